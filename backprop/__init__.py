@@ -1,0 +1,24 @@
+"""backprop: feedforward neural networks trained by explicit backpropagation.
+
+Every array operation goes through the array-API namespace of the model's arrays,
+so the same code runs on NumPy (CPU), CuPy (GPU) and any array-API library.
+The formulas follow the derivations in the project's seed documents; docstrings
+cite their equations, e.g. Algorithm 6.1 and (6.24)–(6.27).
+"""
+
+from .activations import Activation
+from .errors import BackpropError, BackpropTypeError
+from .gradcheck import gradcheck
+from .layers import Dense
+from .losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy, SquaredError
+from .network import Sequential
+from .optim import SGD
+from .train import History, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation", "BackpropError", "BackpropTypeError", "Dense", "History", "Loss", "SGD",
+    "Sequential", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "fit",
+    "gradcheck",
+]
