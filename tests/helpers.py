@@ -8,9 +8,20 @@ from backprop.device import to_host
 ACTIVATION_NAMES = ["identity", "relu", "sigmoid", "tanh", "arctan", "softmax"]
 
 
-def random_theta(net, rng, scale=0.5):
-    """Give every parameter (biases included) a random value, away from ReLU's kink at 0."""
-    net.set_flat(rng.normal(0.0, scale, net.n_params))
+def random_theta(net, rng, scale=0.5, X=None):
+    """Give every parameter (biases included) a random value.
+
+    With ``X``, redraw until no ReLU pre-activation lies within 0.01 of its kink at 0,
+    where h is not differentiable and a finite difference straddling it means nothing.
+    """
+    while True:
+        net.set_flat(rng.normal(0.0, scale, net.n_params))
+        if X is None:
+            return
+        Zs = net.forward(net.inputs(X))[1]
+        if all(np.min(np.abs(host(Z))) > 0.01
+               for layer, Z in zip(net.layers, Zs) if layer.activation.name == "relu"):
+            return
 
 
 def targets_for(loss, rng, n, m):

@@ -17,9 +17,9 @@ def test_gradcheck_every_activation_and_loss(device, rng, activation, loss, weig
     """Every activation, as hidden and as output layer, with every loss: rel. error < 1e-6."""
     net = bp.Sequential([bp.Dense(3, 4, activation), bp.Dense(4, 5, activation),
                          bp.Dense(5, 3, activation)], device=device, dtype="float64", seed=2)
-    random_theta(net, rng)
     X = rng.normal(size=(6, 3))
     y = targets_for(loss, rng, 6, 3)
+    random_theta(net, rng, X=X)
     assert bp.gradcheck(net, loss, X, y, weight_decay=weight_decay) < 1e-6
 
 
