@@ -84,13 +84,14 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                 Xe, Te = X, T
             costs, errors, val = [], [], []
             for start in range(0, n, n_b):
-                Xb, Tb = Xe[start:start + n_b, ...], Te[start:start + n_b, ...]
+                stop = min(start + n_b, n)         # out-of-range slice ends are not standard
+                Xb, Tb = Xe[start:stop, ...], Te[start:stop, ...]
                 J, grads, out = net.gradients(Xb, Tb, loss, decay)
                 optimizer.step(net, grads)
                 t += 1
                 costs.append(J)
                 errors.append(loss.errors(xp, out, Tb))
-                last = epoch == epochs - 1 and start + n_b >= n
+                last = epoch == epochs - 1 and stop == n
                 if validation_data is not None and (t % eval_every == 0 or last):
                     out_v = net.loss_input(Xv, loss)
                     val.append((t, loss.cost(xp, out_v, Tv), loss.errors(xp, out_v, Tv)))
