@@ -7,6 +7,7 @@ on the whole mini-batch in matrix form (6.28) and returns J(θ) and, per layer,
 
 from __future__ import annotations
 
+from . import fastpath
 from . import losses as _losses
 from .device import Random, resolve
 from .errors import BackpropError, BackpropTypeError
@@ -73,7 +74,9 @@ class Sequential:
         if X.ndim != 2 or X.shape[1] != self.n_inputs:
             raise BackpropError(
                 f"{name} must have shape (n_samples, {self.n_inputs}); got {tuple(X.shape)}")
-        if not bool(xp.all(xp.isfinite(X))):
+        # A finite sum proves every entry finite, in one pass and without a temporary
+        # array; only a non-finite sum (NaN, ±Inf or an overflow) needs the element check.
+        if not bool(xp.isfinite(xp.sum(X))) and not bool(xp.all(xp.isfinite(X))):
             raise BackpropError(f"{name} contains NaN or Inf values")
         return xp.astype(X, self.dtype) if X.dtype != self.dtype else X
 
@@ -90,7 +93,7 @@ class Sequential:
     def predict(self, X):
         """The network's output Q⁽ᴸ⁾ = h(Z⁽ᴸ⁾) for the rows of X (6.24); logits if h = identity."""
         with self.backend.context():
-            return self.forward(self.inputs(X))[0][-1]
+            return fastpath.predict(self, self.inputs(X))
 
     __call__ = predict
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import fastpath
 from . import losses as _losses
 from .device import Random, to_host
 from .errors import BackpropError, BackpropTypeError
@@ -75,19 +76,13 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         rng = Random(seed)
         history = History()
         decay = getattr(optimizer, "weight_decay", 0.0)
+        step = fastpath.training_step(net, loss, optimizer, decay)
         t = 0
         for epoch in range(epochs):
-            if n_b < n:
-                perm = net.backend.asarray(rng.permutation(n), name="permutation")
-                Xe, Te = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
-            else:
-                Xe, Te = X, T
+            order = rng.permutation(n) if n_b < n else None
             costs, errors, val = [], [], []
-            for start in range(0, n, n_b):
-                stop = min(start + n_b, n)         # out-of-range slice ends are not standard
-                Xb, Tb = Xe[start:stop, ...], Te[start:stop, ...]
-                J, grads, out = net.gradients(Xb, Tb, loss, decay)
-                optimizer.step(net, grads)
+            for stop, Xb, Tb in step.batches(X, T, order, n_b):
+                J, out = step(Xb, Tb)
                 t += 1
                 costs.append(J)
                 errors.append(loss.errors(xp, out, Tb))

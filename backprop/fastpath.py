@@ -1,0 +1,221 @@
+"""The training step of `fit`: the array-API reference and a NumPy fast path.
+
+`ReferenceStep` is Algorithm 6.1 followed by the optimizer's update, written for any
+array-API namespace; it is what every backend runs unless a fast path claims it.
+`NumpyStep` computes exactly the same update for NumPy arrays (the tests check it
+against the reference), organised for a CPU:
+
+* every large array of the step (hidden Z⁽ˡ⁾/Q⁽ˡ⁾, dQ⁽ˡ⁾, the weight gradients, the
+  mini-batch itself) lives in a buffer allocated once and reused, so a step allocates
+  no large temporaries (fresh memory costs page faults on every step);
+* the backward pass is linear in the output error dZ⁽ᴸ⁾, so multiplying that small
+  (n_b, M) array by −γ makes every dW of line 18 come out as −γ dW: the update
+  W ← W − γ dW (6.23a) is then one in-place addition, with no γ·dW temporary;
+* ReLU is applied in place and its derivative read from Q (Q > 0 ⇔ Z > 0);
+* W is stored column-major (same shape and values), so Q Wᵀ multiplies two row-major
+  operands, which OpenBLAS does faster than with a transposed one;
+* a mini-batch is gathered straight into a cache-sized buffer from the epoch's
+  permutation instead of copying the whole permuted data set every epoch.
+
+During `fit`, the fast path updates the layers' W and b in place. It first replaces
+them with private copies, so arrays a caller obtained before `fit` keep their values.
+Only `SGD` (plain or heavy-ball momentum, with weight decay) is implemented here;
+other optimizers, and every non-NumPy namespace, take `ReferenceStep`.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+
+from .activations import ACTIVATIONS, IDENTITY
+from .optim import SGD
+
+_RELU = ACTIVATIONS["relu"]     # specialised by identity: a user's h named "relu" is not it
+
+
+class ReferenceStep:
+    """One training iteration on any array-API namespace: `Sequential.gradients` + update."""
+
+    def __init__(self, net, loss, optimizer, weight_decay):
+        self.net, self.loss, self.optimizer, self.weight_decay = net, loss, optimizer, weight_decay
+
+    def batches(self, X, T, order, n_b):
+        """Yield ``(stop, X_b, T_b)`` for each mini-batch of an epoch.
+
+        ``order`` is the epoch's permutation (host integers) or None for the data as is;
+        the permuted copy of the data is made once per epoch and sliced into batches.
+        """
+        xp, n = self.net.xp, X.shape[0]
+        if order is not None:
+            perm = self.net.backend.asarray(order, name="permutation")
+            X, T = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
+        for start in range(0, n, n_b):
+            stop = min(start + n_b, n)         # out-of-range slice ends are not standard
+            yield stop, X[start:stop, ...], T[start:stop, ...]
+
+    def __call__(self, X, T):
+        """Algorithm 6.1 on (X, T) and the optimizer's step; returns ``(J, out)``."""
+        J, grads, out = self.net.gradients(X, T, self.loss, self.weight_decay)
+        self.optimizer.step(self.net, grads)
+        return J, out
+
+
+# The SGD fields NumpyStep implements; an SGD carrying others takes the reference path.
+_SGD_FIELDS = {"lr", "momentum", "weight_decay", "velocity"}
+
+
+def training_step(net, loss, optimizer, weight_decay):
+    """The step `fit` runs: `NumpyStep` for NumPy arrays and plain `SGD`, else the reference."""
+    if (array_api_compat.is_numpy_namespace(net.xp) and type(optimizer) is SGD
+            and set(vars(optimizer)) == _SGD_FIELDS):
+        return NumpyStep(net, loss, optimizer, weight_decay)
+    return ReferenceStep(net, loss, optimizer, weight_decay)
+
+
+class NumpyStep(ReferenceStep):
+    """The reference step for NumPy arrays with reused buffers and in-place updates."""
+
+    def __init__(self, net, loss, optimizer, weight_decay):
+        super().__init__(net, loss, optimizer, weight_decay)
+        for layer in net.layers:
+            layer.W = np.array(layer.W, order="F")
+            layer.b = np.array(layer.b)
+        if optimizer.velocity is not None:
+            optimizer.velocity = [(np.array(vW, order="F"), np.array(vb))
+                                  for vW, vb in optimizer.velocity]
+        self._dW = [np.empty_like(layer.W) for layer in net.layers]
+        self._scratch = [np.empty_like(layer.W) for layer in net.layers] \
+            if optimizer.momentum else None
+        self._rows = 0
+        self._batch = None
+
+    def _buffers(self, n):
+        """Row buffers Z⁽ˡ⁾ (also Q⁽ˡ⁾ for ReLU) and dQ⁽ˡ⁾ of the hidden layers, for n rows.
+
+        Allocated for the largest batch seen and sliced for smaller ones.
+        """
+        if n > self._rows:
+            hidden = self.net.layers[:-1]
+            self._Z = [np.empty((n, layer.n_out), self.net.dtype) for layer in hidden]
+            self._dQ = [np.empty((n, layer.n_out), self.net.dtype) for layer in hidden]
+            self._rows = n
+        return [Z[:n] for Z in self._Z], [dQ[:n] for dQ in self._dQ]
+
+    def batches(self, X, T, order, n_b):
+        """As `ReferenceStep.batches`, gathering each batch into a reused buffer."""
+        n = X.shape[0]
+        if order is None:
+            yield from super().batches(X, T, None, n_b)
+            return
+        if self._batch is None:                 # a step serves one fit: same data, same n_b
+            self._batch = (np.empty((min(n_b, n), X.shape[1]), X.dtype),
+                           np.empty((min(n_b, n), T.shape[1]), T.dtype))
+        Xb, Tb = self._batch
+        for start in range(0, n, n_b):
+            stop = min(start + n_b, n)
+            index = order[start:stop]
+            # mode="clip" lets take write into `out` directly (the indices are valid).
+            yield (stop, np.take(X, index, axis=0, out=Xb[:stop - start], mode="clip"),
+                   np.take(T, index, axis=0, out=Tb[:stop - start], mode="clip"))
+
+    def __call__(self, X, T):
+        """Algorithm 6.1 and the SGD update (6.23) in place; returns ``(J, out)``.
+
+        Forward (lines 1–6) into the row buffers; the loss (lines 7–13) as in the
+        reference; backward (lines 15–19) with dZ⁽ᴸ⁾ scaled by −γ when there is no
+        momentum, so dW holds −γ dW and W ← (1 − γλ) W + dW is the update (6.23a with
+        seed 000's λW). With momentum μ: v ← μ v + (dW + λW), W ← W − γ v.
+        """
+        net, loss, layers = self.net, self.loss, self.net.layers
+        xp, L, lr = net.xp, len(layers), self.optimizer.lr
+        decay, momentum = self.weight_decay, self.optimizer.momentum
+        fold = net.folds(loss)
+        Zs, dQs = self._buffers(X.shape[0])
+        Qs = [X]
+        for l, layer in enumerate(layers, start=1):
+            h = layer.activation
+            if l == L:                              # fresh: `out` is returned to the caller
+                Z = Qs[-1] @ layer.W.T
+                Z += layer.b
+                Qs.append(Z if fold else h.forward(xp, Z))
+                break
+            Z = np.matmul(Qs[-1], layer.W.T, out=Zs[l - 1])
+            Z += layer.b
+            if h is _RELU:
+                Qs.append(np.maximum(Z, 0.0, out=Z))
+            else:
+                Qs.append(h.forward(xp, Z))
+        Z_L = Z
+        J, dZ = loss.cost_and_gradient(xp, Qs[-1], T)
+        if decay:
+            # ‖W‖² as a BLAS dot of Wᵀ, which is contiguous in W's column-major storage
+            J = J + (decay / 2) * sum(np.vdot(layer.W.T, layer.W.T) for layer in layers)
+        scale = 1.0 if momentum else -lr
+        for l in range(L, 0, -1):
+            layer = layers[l - 1]
+            h = layer.activation
+            if l == L:
+                dZ = dZ * scale if fold else h.backward(xp, dZ, Z_L, Qs[L]) * scale
+            elif h is _RELU:              # dQ ⊙ 𝕀{Z > 0}; a product is 10× faster than where
+                dZ = np.multiply(dQs[l - 1], Qs[l] > 0, out=dQs[l - 1])
+            else:
+                dZ = h.backward(xp, dQs[l - 1], Zs[l - 1], Qs[l])
+            dW = self._dW[l - 1]
+            np.matmul(Qs[l - 1].T, dZ, out=dW.T)            # dWᵀ = Qᵀ dZ into column-major dW
+            db = np.sum(dZ, axis=0)
+            if l > 1:
+                np.matmul(dZ, layer.W, out=dQs[l - 2])     # line 17, with W before its update
+            self._update(l - 1, layer, dW, db, lr, decay, momentum)
+        return J, Qs[-1]
+
+    def _update(self, i, layer, dW, db, lr, decay, momentum):
+        """SGD on layer ``i`` in place; ``dW``/``db`` are −γ·gradient without momentum."""
+        if not momentum:
+            if decay:
+                layer.W *= 1.0 - lr * decay
+            layer.W += dW
+            layer.b += db
+            return
+        if decay:
+            dW += np.multiply(layer.W, decay, out=self._scratch[i])
+        opt = self.optimizer
+        if opt.velocity is None:
+            opt.velocity = [(np.zeros_like(l.W), np.zeros_like(l.b)) for l in self.net.layers]
+        vW, vb = opt.velocity[i]
+        vW *= momentum
+        vW += dW
+        vb *= momentum
+        vb += db
+        layer.W -= np.multiply(vW, lr, out=self._scratch[i])
+        layer.b -= lr * vb
+
+
+_BLOCK = 1024   # rows per block of `predict`: the hidden activations stay in cache
+
+
+def predict(net, X):
+    """The output Q⁽ᴸ⁾ for the rows of device array X (6.24), without caching the pass.
+
+    On NumPy the rows are processed in blocks whose hidden activations live in reused
+    buffers (ReLU in place), and each block's output is written straight into the
+    result; other namespaces run `Sequential.forward`.
+    """
+    if not array_api_compat.is_numpy_namespace(net.xp):
+        return net.forward(X)[0][-1]
+    xp, n, last = net.xp, X.shape[0], net.layers[-1]
+    out = np.empty((n, last.n_out), net.dtype)
+    hidden = [np.empty((min(_BLOCK, n), layer.n_out), net.dtype) for layer in net.layers[:-1]]
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        Q = X[start:stop]
+        for layer, H in zip(net.layers[:-1], hidden):
+            Z = np.matmul(Q, layer.W.T, out=H[:stop - start])
+            Z += layer.b
+            Q = np.maximum(Z, 0.0, out=Z) if layer.activation is _RELU else \
+                layer.activation.forward(xp, Z)
+        Z = np.matmul(Q, last.W.T, out=out[start:stop])
+        Z += last.b
+        if last.activation is not IDENTITY:
+            out[start:stop] = last.activation.forward(xp, Z)
+    return out
