@@ -47,12 +47,17 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # -- workloads ----------------------------------------------------------------------------
-def workloads(quick):
+def workloads(quick, only=None):
     """name → (layer sizes, mini-batch size or None for full batch, γ, timed epochs)."""
+    every = _workloads(quick)
+    return {name: w for name, w in every.items() if not only or name in only.split(",")}
+
+
+def _workloads(quick):
     if quick:
         return {"mnist": ([64, 32, 10], 50, 0.5, 2), "deep": ([64, 48, 48, 10], 64, 0.1, 2),
                 "full-batch": ([64, 32, 10], None, 0.5, 2), "inference": ([64, 32, 10], None, 0, 3)}
-    return {"mnist": ([784, 200, 10], 100, 0.5, 5), "deep": ([784, 1024, 1024, 10], 256, 0.1, 3),
+    return {"mnist": ([784, 200, 10], 100, 0.5, 5), "deep": ([784, 1024, 1024, 10], 256, 0.1, 2),
             "full-batch": ([784, 200, 10], None, 0.5, 5),
             "inference": ([784, 200, 10], None, 0, 5)}
 
@@ -69,9 +74,10 @@ def read_idx(path):
 def load_data(quick, n_in, seed=0):
     """(X float32 in [0, 1], y int64, description): MNIST's training set or random data."""
     if not quick and (MNIST / "train-images-idx3-ubyte.gz").exists():
-        X = read_idx(MNIST / "train-images-idx3-ubyte.gz").reshape(60000, 784)
+        X = read_idx(MNIST / "train-images-idx3-ubyte.gz").reshape(60000, 784).astype(np.float32)
+        X /= 255
         y = read_idx(MNIST / "train-labels-idx1-ubyte.gz").astype(np.int64)
-        return (X / np.float32(255)).astype(np.float32), y, "MNIST training set (60,000 images)"
+        return X, y, "MNIST training set (60,000 images)"
     n = 1000 if quick else 60000
     rng = np.random.default_rng(seed)
     return (rng.random((n, n_in), dtype=np.float32), rng.integers(0, 10, n),
@@ -137,7 +143,7 @@ def run_backprop(args, X, y):
 
     train._record = timed_record
     results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick).items():
+    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
         net = bp.Sequential([bp.Dense(a, b, "relu") for a, b in zip(sizes[:-2], sizes[1:-1])]
                             + [bp.Dense(sizes[-2], sizes[-1], "softmax")], device=device)
         Xd = net.backend.asarray(X, name="X")             # moved to the device once
@@ -166,7 +172,7 @@ def run_torch(args, X, y):
     Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     gen = torch.Generator(device="cpu").manual_seed(0)
     results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick).items():
+    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
         torch.manual_seed(0)
         modules = []
         for a, b in zip(sizes, sizes[1:]):
@@ -215,7 +221,7 @@ def run_sklearn(args, X, y):
     warnings.simplefilter("ignore", ConvergenceWarning)
     classes = np.unique(y)
     results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick).items():
+    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
         clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
                             solver="sgd", learning_rate_init=lr or 0.1, momentum=0.0, alpha=0.0,
                             batch_size=batch or X.shape[0], random_state=0)
@@ -243,7 +249,7 @@ def run_floor(args, X, y):
 
     results = {}
     n = X.shape[0]
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick).items():
+    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
         shapes = batch_sizes(n, None if name == "inference" else batch)
         best = float("inf")
         for order in ("C", "F"):
@@ -285,7 +291,7 @@ def worker(args):
     """Run one library's workloads in this process and print a JSON line of results."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    X, y, source = load_data(args.quick, workloads(args.quick)["mnist"][0][0])
+    X, y, source = load_data(args.quick, _workloads(args.quick)["mnist"][0][0])
     with threadpool_limits(args.threads):
         try:
             results = RUNNERS[args.worker](args, X, y)
@@ -303,7 +309,8 @@ def spawn(lib, args):
     env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
-           "--device", args.device] + (["--quick"] if args.quick else [])
+           "--device", args.device] + (["--quick"] if args.quick else []) + \
+        (["--only", args.only] if args.only else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"bench worker {lib} failed:\n{proc.stderr}")
@@ -335,7 +342,7 @@ def fmt(value, digits=3):
 
 
 def report(args, res):
-    sizes = workloads(args.quick)
+    sizes = workloads(args.quick, args.only)
     bp_res, floor = res["backprop"], res["floor"]
     torch_res, sk_res = res.get("torch", {}), res.get("sklearn", {})
     n = bp_res["n"]
@@ -386,12 +393,24 @@ def main(argv=None):
     parser.add_argument("--libs", default=",".join(LIBS),
                         help=f"comma-separated subset of {','.join(LIBS)} (backprop and "
                              "floor are always run)")
+    parser.add_argument("--only", help="comma-separated subset of the workloads "
+                                           "(mnist,deep,full-batch,inference)")
     parser.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    unknown = set((args.only or "").split(",")) - set(_workloads(False)) - {""}
+    if unknown:
+        parser.error(f"--only: unknown workload(s) {', '.join(sorted(unknown))}")
     if args.worker:
         return worker(args)
+    if args.device == "cuda":
+        try:
+            import cupy
+
+            cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:            # ImportError or CUDARuntimeError
+            parser.error(f"--device cuda needs CuPy and a CUDA GPU ({type(exc).__name__}: {exc})")
     libs = ["backprop", "floor"] + [lib for lib in args.libs.split(",")
                                     if lib in ("torch", "sklearn")]
     load = [os.getloadavg()[0]]
