@@ -11,6 +11,7 @@ against the reference), organised for a CPU:
 * the backward pass is linear in the output error dZ⁽ᴸ⁾, so multiplying that small
   (n_b, M) array by −γ makes every dW of line 18 come out as −γ dW: the update
   W ← W − γ dW (6.23a) is then one in-place addition, with no γ·dW temporary;
+* softmax cross-entropy and its output error are computed in one fused pass;
 * ReLU is applied in place and its derivative read from Q (Q > 0 ⇔ Z > 0);
 * W is stored column-major (same shape and values), so Q Wᵀ multiplies two row-major
   operands, which OpenBLAS does faster than with a transposed one;
@@ -29,6 +30,7 @@ import array_api_compat
 import numpy as np
 
 from .activations import ACTIVATIONS, IDENTITY
+from .losses import SoftmaxCrossEntropy
 from .optim import SGD
 
 _RELU = ACTIVATIONS["relu"]     # specialised by identity: a user's h named "relu" is not it
@@ -139,13 +141,17 @@ class NumpyStep(ReferenceStep):
         Z_L = Qs[-1] @ last.W.T                     # fresh: `out` is returned to the caller
         Z_L += last.b
         out = Z_L if self._fold else last.activation.forward(xp, Z_L)
-        J, dZ = loss.cost_and_gradient(xp, out, T)
+        scale = 1.0 if momentum else -lr
+        if self._fold and type(loss) is SoftmaxCrossEntropy:
+            J, dZ = _softmax_cross_entropy(out, T, scale)
+        else:
+            J, dZ = loss.cost_and_gradient(xp, out, T)
+            if not self._fold:
+                dZ = last.activation.backward(xp, dZ, Z_L, out)
+            dZ = dZ * scale
         if decay:
             # ‖W‖² as a BLAS dot of Wᵀ, which is contiguous in W's column-major storage
             J = J + (decay / 2) * sum(np.vdot(layer.W.T, layer.W.T) for layer in layers)
-        if not self._fold:
-            dZ = last.activation.backward(xp, dZ, Z_L, out)
-        dZ = dZ * (1.0 if momentum else -lr)
         for i in range(len(layers) - 1, -1, -1):   # layer l = i + 1
             layer = layers[i]
             if layer is not last:
@@ -182,6 +188,23 @@ class NumpyStep(ReferenceStep):
         vb += db
         layer.W -= np.multiply(vW, lr, out=self._scratch[i])
         layer.b -= lr * vb
+
+
+def _softmax_cross_entropy(Z, T, scale):
+    """`SoftmaxCrossEntropy.cost_and_gradient` (6.20, 6.26b) with dZ multiplied by ``scale``.
+
+    The same max-shifted log-sum-exp, with fewer passes: exp(S) is computed once and
+    turned into scale·(P − T)/n_b in place.
+    """
+    n = Z.shape[0]
+    S = Z - np.max(Z, axis=1, keepdims=True)
+    E = np.exp(S)
+    s = np.sum(E, axis=1, keepdims=True)
+    J = -np.vdot(T, S - np.log(s)) / n
+    E /= s
+    E -= T
+    E *= scale / n
+    return J, E
 
 
 _BLOCK = 1024   # rows per block of `predict`: the hidden activations stay in cache

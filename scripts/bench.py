@@ -276,7 +276,7 @@ def run_floor(args, X, y):
             epoch()
             best = min(best, median_time(epoch, epochs, sync))
         results[name] = best
-    size = 256 if args.quick else 2048
+    size = 256 if args.quick else (8192 if args.device == "cuda" else 2048)
     A, B = array((size, size)), array((size, size))
     A @ B
     results["gflops"] = 2 * size ** 3 / median_time(lambda: A @ B, 3, sync) / 1e9
