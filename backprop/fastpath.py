@@ -2,8 +2,8 @@
 
 `ReferenceStep` is Algorithm 6.1 followed by the optimizer's update, written for any
 array-API namespace; it is what every backend runs unless a fast path claims it.
-`NumpyStep` computes exactly the same update for NumPy arrays (the tests check it
-against the reference), organised for a CPU:
+`NumpyStep` computes the same update for NumPy arrays, equal to rounding (the tests
+check it against the reference), organised for a CPU:
 
 * every large array of the step (hidden Z⁽ˡ⁾/Q⁽ˡ⁾, dQ⁽ˡ⁾, the weight gradients, the
   mini-batch itself) lives in a buffer allocated once and reused, so a step allocates
@@ -19,7 +19,8 @@ against the reference), organised for a CPU:
   permutation instead of copying the whole permuted data set every epoch.
 
 During `fit`, the fast path updates the layers' W and b in place. It first replaces
-them with private copies, so arrays a caller obtained before `fit` keep their values.
+them with private (column-major) copies, so arrays a caller obtained before `fit` keep
+their values; parameters taken during `fit` (e.g. by a callback) must be copied.
 Only `SGD` (plain or heavy-ball momentum, with weight decay) is implemented here;
 other optimizers, and every non-NumPy namespace, take `ReferenceStep`.
 """
@@ -156,7 +157,8 @@ class NumpyStep(ReferenceStep):
             layer = layers[i]
             if layer is not last:
                 h = layer.activation
-                if h is _RELU:      # dQ ⊙ 𝕀{Z > 0}, as a product (np.where is 10× slower)
+                if h is _RELU:      # dQ ⊙ 𝕀{Z > 0} as a product, 10× faster than np.where
+                    # (the same for finite dQ; an infinite dQ has diverged anyway)
                     dZ = np.multiply(dQs[i], Qs[i + 1] > 0, out=dQs[i])
                 else:
                     dZ = h.backward(xp, dQs[i], Zs[i], Qs[i + 1])

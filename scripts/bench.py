@@ -131,7 +131,11 @@ def median_time(fn, repeats, sync):
 
 def run_backprop(args, X, y):
     import backprop as bp
-    from backprop import train
+    from backprop import fastpath, train
+
+    if args.reference:                     # the array-API path on NumPy: "before" figures
+        fastpath.training_step = fastpath.ReferenceStep
+        fastpath.predict = lambda net, X: net.forward(X)[0][-1]
 
     device = "cuda" if args.device == "cuda" else "cpu"
     stamps = []
@@ -310,6 +314,7 @@ def spawn(lib, args):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
            "--device", args.device] + (["--quick"] if args.quick else []) + \
+        (["--reference"] if args.reference else []) + \
         (["--only", args.only] if args.only else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -348,7 +353,8 @@ def report(args, res):
     n = bp_res["n"]
     lines = [
         f"device: {args.device}; CPU: {cpu_model()}, {os.cpu_count()} logical cores; "
-        f"threads: {args.threads}; dtype float32",
+        f"threads: {args.threads}; dtype float32"
+        + ("; backprop: array-API reference path (--reference)" if args.reference else ""),
         f"versions: {versions()}",
         f"BLAS (backprop worker): {'; '.join(bp_res['pools'])}",
         f"data: {bp_res['source']}; load average at start/end: {res['load'][0]} / {res['load'][1]}",
@@ -395,6 +401,8 @@ def main(argv=None):
                              "floor are always run)")
     parser.add_argument("--only", help="comma-separated subset of the workloads "
                                            "(mnist,deep,full-batch,inference)")
+    parser.add_argument("--reference", action="store_true",
+                        help="time backprop's array-API reference path (NumPy fast path off)")
     parser.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads < 1:

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
@@ -25,3 +27,31 @@ def test_bench_rejects_bad_threads():
     proc = subprocess.run([sys.executable, str(BENCH), "--threads", "0"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "--threads" in proc.stderr
+
+
+def _gpu_available() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:                      # ImportError or CUDARuntimeError
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_available(), reason="needs CuPy and a CUDA GPU")
+def test_bench_quick_on_the_gpu():
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--device", "cuda"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "device: cuda" in proc.stdout and "| mnist 64-32-10 b50 (s/epoch) |" in proc.stdout
+
+
+def test_bench_reference_mode_runs_the_array_api_path():
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--threads", "1",
+                           "--reference", "--libs", "", "--only", "mnist"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "array-API reference path" in proc.stdout
+    assert "| mnist 64-32-10 b50 (s/epoch) |" in proc.stdout
+    assert "| deep" not in proc.stdout
