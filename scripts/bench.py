@@ -11,7 +11,9 @@ One command times, in one run and on the same data, the workloads of issue 5:
 
 Training times are the median of several epochs after a warm-up epoch. Every library
 runs in its own subprocess (so thread pools do not compete and the peak memory, the
-process's maximum resident set size, is its own) with the same thread count and dtype.
+process's maximum resident set size, is its own) with the same thread count and dtype,
+and the parent alternates them epoch by epoch, so that a change of load on a shared
+machine affects all of them alike (see `Channel`).
 The ``floor`` column is the time of the matrix products alone, timed at their own
 shapes with the same BLAS (forward, dW and dQ, no input gradient for the first layer);
 ``ideal`` is the FLOP count divided by the GEMM rate of a large square product.
@@ -35,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,32 +121,65 @@ class Sync:
         self.fn()
 
 
-def median_time(fn, repeats, sync):
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+class Channel:
+    """The worker's side of the round-robin protocol with the parent process.
+
+    Before each timed unit (an epoch, an inference pass) a worker waits for a ``go``
+    line on stdin and answers with the unit's time, so the parent can alternate the
+    libraries unit by unit: a change of load on a shared machine then hits all of
+    them alike. Messages are JSON lines on stdout.
+    """
+
+    # After a unit, a BLAS thread pool keeps its threads spinning for a while (OpenBLAS:
+    # about 0.1 s) and would steal cores from the next library's unit: let them settle.
+    SETTLE = 0.25
+
+    def __init__(self, threads):
+        self.settle = self.SETTLE if threads > 1 else 0.0
+
+    def send(self, **message):
+        if "t" in message and self.settle:
+            time.sleep(self.settle)
+        print(json.dumps(message), flush=True)
+
+    def go(self):
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("bench worker: the parent went away")
+
+    def timed(self, fn, repeats, sync):
+        """Time ``fn`` once per ``go``; return the median."""
+        times = []
+        for _ in range(repeats):
+            self.go()
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+            self.send(t=times[-1])
+        return statistics.median(times)
 
 
-def run_backprop(args, X, y):
+def run_backprop(args, X, y, channel):
     import backprop as bp
     from backprop import fastpath, train
 
+    channel.send(ready=True)
     if args.reference:                     # the array-API path on NumPy: "before" figures
         fastpath.training_step = fastpath.ReferenceStep
         fastpath.predict = lambda net, X: net.forward(X)[0][-1]
-
     device = "cuda" if args.device == "cuda" else "cpu"
-    stamps = []
-    record = train._record
+    record, times, state = train._record, [], {}
 
-    def timed_record(*a):                  # fit reads each epoch's history back here
+    def timed_record(*a):       # fit reads each epoch's history back here (a device sync)
         record(*a)
-        stamps.append(time.perf_counter())
+        if "start" in state:
+            times.append(time.perf_counter() - state["start"])
+            channel.send(t=times[-1])
+        if state["left"]:
+            state["left"] -= 1
+            channel.go()
+            state["start"] = time.perf_counter()
 
     train._record = timed_record
     results = {}
@@ -152,24 +188,24 @@ def run_backprop(args, X, y):
                             + [bp.Dense(sizes[-2], sizes[-1], "softmax")], device=device)
         Xd = net.backend.asarray(X, name="X")             # moved to the device once
         yd = net.backend.asarray(y, name="y")
-        sync = Sync("backprop", args.device)
         if name == "inference":
             net.predict(Xd)
-            results[name] = median_time(lambda: net.predict(Xd), epochs, sync)
+            results[name] = channel.timed(lambda: net.predict(Xd), epochs,
+                                          Sync("backprop", args.device))
             continue
-        stamps.clear()
-        sync()
-        start = time.perf_counter()
+        times.clear()
+        state.clear()
+        state["left"] = epochs                            # the first epoch is the warm-up
         bp.fit(net, "cross_entropy", bp.SGD(lr), Xd, yd, epochs=1 + epochs, batch_size=batch)
-        sync()
-        results[name] = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+        results[name] = statistics.median(times)
     train._record = record
     return results
 
 
-def run_torch(args, X, y):
+def run_torch(args, X, y, channel):
     import torch
 
+    channel.send(ready=True)
     torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "cuda" else "cpu"
     sync = Sync("torch", args.device)
@@ -187,7 +223,7 @@ def run_torch(args, X, y):
                 with torch.inference_mode():
                     return model(Xt)
             infer()
-            results[name] = median_time(infer, epochs, sync)
+            results[name] = channel.timed(infer, epochs, sync)
             continue
         opt = torch.optim.SGD(model.parameters(), lr=lr)
         criterion = torch.nn.CrossEntropyLoss()
@@ -210,11 +246,11 @@ def run_torch(args, X, y):
             return torch.stack(costs).tolist(), torch.stack(errors).tolist()
 
         epoch()
-        results[name] = median_time(epoch, epochs, sync)
+        results[name] = channel.timed(epoch, epochs, sync)
     return results
 
 
-def run_sklearn(args, X, y):
+def run_sklearn(args, X, y, channel):
     if args.device == "cuda":
         raise ImportError("scikit-learn has no GPU path")
     import warnings
@@ -222,6 +258,7 @@ def run_sklearn(args, X, y):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
+    channel.send(ready=True)
     warnings.simplefilter("ignore", ConvergenceWarning)
     classes = np.unique(y)
     results = {}
@@ -229,61 +266,73 @@ def run_sklearn(args, X, y):
         clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
                             solver="sgd", learning_rate_init=lr or 0.1, momentum=0.0, alpha=0.0,
                             batch_size=batch or X.shape[0], random_state=0)
-        if name == "inference":
-            clf.partial_fit(X, y, classes=classes)
-            results[name] = median_time(lambda: clf.predict_proba(X), epochs, lambda: None)
-            continue
         clf.partial_fit(X, y, classes=classes)               # warm-up epoch
-        results[name] = median_time(lambda: clf.partial_fit(X, y), epochs, lambda: None)
+        if name == "inference":
+            results[name] = channel.timed(lambda: clf.predict_proba(X), epochs, lambda: None)
+            continue
+        results[name] = channel.timed(lambda: clf.partial_fit(X, y), epochs, lambda: None)
         results["dtype"] = str(clf.coefs_[0].dtype)
     return results
 
 
-def run_floor(args, X, y):
+def run_floor(args, X, y, channel):
     """The products of an epoch at their own shapes, weights stored both ways (the faster)."""
     if args.device == "cuda":
         import cupy as xp
     else:
         xp = np
+    channel.send(ready=True)
     sync = Sync("floor", args.device)
     rng = np.random.default_rng(0)
 
     def array(shape, order="C"):
         return xp.asarray(rng.standard_normal(shape, dtype=np.float32), order=order)
 
+    def seconds(fn):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
+    def products(name, shapes, order, sizes):
+        Ws = [array((b, a), order) for a, b in zip(sizes, sizes[1:])]
+        dWs = [xp.empty_like(W) for W in Ws]
+        Qs = {m: [array((m, a)) for a in sizes] for m in set(shapes)}
+
+        def epoch():
+            for m in shapes:
+                Q = Qs[m]
+                for l, W in enumerate(Ws):
+                    xp.matmul(Q[l], W.T, out=Q[l + 1])
+                if name == "inference":
+                    continue
+                for l in range(len(Ws) - 1, -1, -1):
+                    W, dZ = Ws[l], Q[l + 1]
+                    if order == "C":
+                        xp.matmul(dZ.T, Q[l], out=dWs[l])
+                    else:
+                        xp.matmul(Q[l].T, dZ, out=dWs[l].T)
+                    if l:
+                        xp.matmul(dZ, W, out=Q[l])
+        epoch()
+        return epoch
+
     results = {}
     n = X.shape[0]
     for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
         shapes = batch_sizes(n, None if name == "inference" else batch)
-        best = float("inf")
-        for order in ("C", "F"):
-            Ws = [array((b, a), order) for a, b in zip(sizes, sizes[1:])]
-            dWs = [xp.empty_like(W) for W in Ws]
-            Qs = {m: [array((m, a)) for a in sizes] for m in set(shapes)}
-
-            def epoch():
-                for m in shapes:
-                    Q = Qs[m]
-                    for l, W in enumerate(Ws):
-                        xp.matmul(Q[l], W.T, out=Q[l + 1])
-                    if name == "inference":
-                        continue
-                    for l in range(len(Ws) - 1, -1, -1):
-                        W, dZ = Ws[l], Q[l + 1]
-                        if order == "C":
-                            xp.matmul(dZ.T, Q[l], out=dWs[l])
-                        else:
-                            xp.matmul(Q[l].T, dZ, out=dWs[l].T)
-                        if l:
-                            xp.matmul(dZ, W, out=Q[l])
-
-            epoch()
-            best = min(best, median_time(epoch, epochs, sync))
-        results[name] = best
+        layouts = [products(name, shapes, order, sizes) for order in ("C", "F")]
+        times = []
+        for _ in range(epochs):             # one unit: both weight layouts, the faster counts
+            channel.go()
+            times.append(min(seconds(epoch) for epoch in layouts))
+            channel.send(t=times[-1])
+        results[name] = statistics.median(times)
     size = 256 if args.quick else (8192 if args.device == "cuda" else 2048)
     A, B = array((size, size)), array((size, size))
     A @ B
-    results["gflops"] = 2 * size ** 3 / median_time(lambda: A @ B, 3, sync) / 1e9
+    results["gflops"] = 2 * size ** 3 / min(seconds(lambda: A @ B) for _ in range(5)) / 1e9
     return results
 
 
@@ -292,34 +341,70 @@ RUNNERS = {"backprop": run_backprop, "torch": run_torch, "sklearn": run_sklearn,
 
 
 def worker(args):
-    """Run one library's workloads in this process and print a JSON line of results."""
+    """Run one library's workloads in this process, driven by the parent (see `Channel`)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     X, y, source = load_data(args.quick, _workloads(args.quick)["mnist"][0][0])
+    channel = Channel(args.threads)
     with threadpool_limits(args.threads):
         try:
-            results = RUNNERS[args.worker](args, X, y)
+            results = RUNNERS[args.worker](args, X, y, channel)
         except ImportError as exc:
-            results = {"skipped": f"{type(exc).__name__}: {exc}"}
+            return channel.send(skipped=f"{type(exc).__name__}: {exc}")
         pools = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture', '-')}, "
                  f"{p['num_threads']} threads)" for p in threadpool_info()]
     results.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                    source=source, pools=pools, n=int(X.shape[0]))
-    print(json.dumps(results))
+    channel.send(results=results)
 
 
-# -- report ----------------------------------------------------------------------------------
-def spawn(lib, args):
-    env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
-           "--device", args.device] + (["--quick"] if args.quick else []) + \
-        (["--reference"] if args.reference else []) + \
-        (["--only", args.only] if args.only else [])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench worker {lib} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+# -- parent: drive the workers, print the report -------------------------------------------
+class Worker:
+    """A library's worker process, spoken to line by line."""
+
+    def __init__(self, lib, args):
+        env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
+               "--device", args.device] + (["--quick"] if args.quick else []) + \
+            (["--reference"] if args.reference else []) + \
+            (["--only", args.only] if args.only else [])
+        self.lib, self.stderr = lib, tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+
+    def receive(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.stderr.seek(0)
+            raise SystemExit(f"bench worker {self.lib} failed:\n{self.stderr.read()}")
+        return json.loads(line)
+
+    def unit(self):
+        """Let the worker run its next timed unit; return the unit's seconds."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return self.receive()["t"]
+
+
+def run_all(args, libs):
+    """Start every library's worker, then alternate them unit by unit; collect results."""
+    workers = [Worker(lib, args) for lib in libs]
+    results = {}
+    for w in list(workers):
+        first = w.receive()
+        if "skipped" in first:
+            results[w.lib] = first
+            workers.remove(w)
+    for name, (_, _, _, units) in workloads(args.quick, args.only).items():
+        for _ in range(units):
+            for w in workers:
+                w.unit()
+    for w in workers:
+        results[w.lib] = w.receive()["results"]
+        w.proc.wait()
+    return results
 
 
 def versions():
@@ -358,7 +443,7 @@ def report(args, res):
         f"versions: {versions()}",
         f"BLAS (backprop worker): {'; '.join(bp_res['pools'])}",
         f"data: {bp_res['source']}; load average at start/end: {res['load'][0]} / {res['load'][1]}",
-        f"GEMM rate (large square sgemm): {floor['gflops']:.1f} GFLOP/s",
+        f"GEMM rate (large square sgemm, best of 5): {floor['gflops']:.1f} GFLOP/s",
     ]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
@@ -422,7 +507,7 @@ def main(argv=None):
     libs = ["backprop", "floor"] + [lib for lib in args.libs.split(",")
                                     if lib in ("torch", "sklearn")]
     load = [os.getloadavg()[0]]
-    results = {lib: spawn(lib, args) for lib in libs}
+    results = run_all(args, libs)
     load.append(os.getloadavg()[0])
     results["load"] = [f"{v:.2f}" for v in load]
     print(f"$ python scripts/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}")
