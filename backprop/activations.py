@@ -42,6 +42,15 @@ def softmax(xp, Z):
     return E / xp.sum(E, axis=1, keepdims=True)
 
 
+def _arctan_backward(xp, dQ, Z, Q):
+    """dQ ⊙ σ′(Z) with σ′(z) = 1/(π(1 + z²)) (seed 004), written as w²/(π(1 + w²)), w = 1/|z|,
+    for |z| > 1 so that z² never overflows."""
+    a = xp.abs(Z)
+    w = 1 / xp.maximum(a, 1.0)
+    near = 1 / (1 + xp.minimum(a, 1.0) ** 2)
+    return dQ * (xp.where(a <= 1, near, w * w / (1 + w * w)) / math.pi)
+
+
 def _relu_backward(xp, dQ, Z, Q):
     return xp.where(Z > 0, dQ, 0.0)
 
@@ -61,8 +70,7 @@ ACTIVATIONS = {
         Activation("sigmoid", sigmoid, lambda xp, dQ, Z, Q: dQ * (Q * (1 - Q))),
         Activation("tanh", lambda xp, Z: xp.tanh(Z), lambda xp, dQ, Z, Q: dQ * (1 - Q * Q)),
         # Seed 004: σ(x) = arctan(x)/π + 1/2, σ′(x) = 1/(π(1 + x²)).
-        Activation("arctan", lambda xp, Z: xp.atan(Z) / math.pi + 0.5,
-                   lambda xp, dQ, Z, Q: dQ / (math.pi * (1 + Z * Z))),
+        Activation("arctan", lambda xp, Z: xp.atan(Z) / math.pi + 0.5, _arctan_backward),
         Activation("softmax", softmax, _softmax_backward),
     )
 }
