@@ -92,7 +92,8 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                 Xe, Te = X, T
             costs, errors, val = [], [], []
             for start in range(0, n, n_b):
-                Xb, Tb = Xe[start:start + n_b, ...], Te[start:start + n_b, ...]
+                stop = min(start + n_b, n)   # strict refuses out-of-bounds slice stops
+                Xb, Tb = Xe[start:stop, ...], Te[start:stop, ...]
                 J, grads, out = net.gradients(Xb, Tb, loss, decay)
                 optimizer.step(net, grads)
                 t += 1
