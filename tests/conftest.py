@@ -1,8 +1,9 @@
 """Fixtures of issue 6: ``any_backend`` runs a test on every installed array-API backend.
 
 Backends: NumPy (always), ``array_api_strict`` (the standard and nothing else), PyTorch
-CPU tensors and JAX (through array-api-compat), each skipped when not installed.
-Select one with ``pytest -k numpy`` / ``-k array_api_strict`` / ``-k torch`` / ``-k jax``.
+CPU tensors and JAX (through array-api-compat), each skipped when not installed, and CuPy
+(marked ``gpu``, skipped without CuPy and a GPU). Select one with ``pytest -k numpy`` /
+``-k array_api_strict`` / ``-k torch`` / ``-k jax`` / ``-k cupy``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class AnyBackend:
     @property
     def device(self):
         """The ``device`` argument of `Sequential` for this backend."""
-        return "cpu" if self.name == "numpy" else self.module
+        return {"numpy": "cpu", "cupy": "cuda"}.get(self.name, self.module)
 
     def asarray(self, a):
         """A native array of this backend holding the NumPy array ``a`` (same dtype)."""
@@ -40,6 +41,11 @@ class AnyBackend:
 
 def _load(name):
     module = pytest.importorskip(name)
+    if name == "cupy":
+        try:
+            module.cuda.runtime.getDeviceCount()
+        except module.cuda.runtime.CUDARuntimeError:
+            pytest.skip("no CUDA GPU visible")
     if name == "array_api_strict":
         module.set_array_api_strict_flags(api_version="2024.12")
     if name == "jax":
@@ -48,6 +54,7 @@ def _load(name):
     return module
 
 
-@pytest.fixture(params=["numpy", "array_api_strict", "torch", "jax"])
+@pytest.fixture(params=["numpy", "array_api_strict", "torch", "jax",
+                        pytest.param("cupy", marks=pytest.mark.gpu)])
 def any_backend(request):
     return AnyBackend(request.param, _load(request.param))
