@@ -30,7 +30,7 @@ def _train(device, dtype, X, y, Xv, yv):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_training_matches_numpy(any_backend, dtype):
+def test_training_matches_reference(any_backend, dtype):
     X, y = _data()
     Xv, yv = _data(seed=1, n=11)
     ref, ref_history = _train("cpu", dtype, X.astype(dtype), y, Xv.astype(dtype), yv)

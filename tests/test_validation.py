@@ -257,7 +257,7 @@ def test_optimizer_numbers(kwargs, error, message):
         bp.SGD(**kwargs)
 
 
-def test_numpy_scalars_do_not_promote_float32():
+def test_float64_scalars_do_not_promote_float32():
     net = bp.Sequential([bp.Dense(3, 2, "softmax")])
     bp.fit(net, "cross_entropy", bp.SGD(lr=np.float64(0.1), weight_decay=np.float64(1e-3)),
            np.ones((5, 3), dtype=np.float32), LABELS, epochs=2)
