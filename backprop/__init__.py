@@ -7,7 +7,7 @@ cite their equations, e.g. Algorithm 6.1 and (6.24)–(6.27).
 """
 
 from .activations import Activation
-from .errors import BackpropError, BackpropTypeError
+from .errors import BackpropError, BackpropTypeError, DivergenceError
 from .gradcheck import gradcheck
 from .layers import Dense
 from .losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy, SquaredError
@@ -18,7 +18,7 @@ from .train import History, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BackpropError", "BackpropTypeError", "Dense", "History", "Loss", "SGD",
-    "Sequential", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "fit",
+    "Activation", "BackpropError", "BackpropTypeError", "Dense", "DivergenceError", "History",
+    "Loss", "SGD", "Sequential", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "fit",
     "gradcheck",
 ]

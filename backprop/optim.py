@@ -7,12 +7,17 @@ writing in place, so backends with immutable arrays (JAX) are correct too.
 
 from __future__ import annotations
 
-from .errors import BackpropError
+import math
+import numbers
+
+from .errors import BackpropError, BackpropTypeError
 
 
 def check_number(name, value, ok, expected):
-    """Raise unless ``value`` is a real number (not bool) with ``ok(value)``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+    """Raise unless ``value`` is a finite real number (not bool) with ``ok(value)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BackpropTypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or not ok(value):
         raise BackpropError(f"{name} must be {expected}; got {value!r}")
 
 
@@ -28,7 +33,8 @@ class SGD:
         check_number("lr", lr, lambda v: v > 0, "a number > 0")
         check_number("momentum", momentum, lambda v: 0 <= v < 1, "a number in [0, 1)")
         check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        # Python floats: a NumPy float64 scalar would promote float32 parameters.
+        self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
         self.velocity = None
 
     def step(self, net, grads):
@@ -46,3 +52,21 @@ class SGD:
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
+
+
+OPTIMIZERS = {"sgd": SGD}
+
+
+def get(optimizer):
+    """Look up an optimizer by name (with its default settings) or pass one through."""
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    if isinstance(optimizer, str):
+        raise BackpropError(
+            f"optimizer must be an optimizer object or one of {', '.join(OPTIMIZERS)}; "
+            f"got {optimizer!r}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise BackpropTypeError(
+            f"optimizer must have a step(net, grads) method (e.g. bp.SGD(lr=0.1)); "
+            f"got {type(optimizer).__name__}")
+    return optimizer

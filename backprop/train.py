@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import losses as _losses
+from . import optim as _optim
 from .device import Random, to_host
+from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError
 
 
@@ -56,8 +58,11 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     samples), ``batch_size=1`` online learning, anything between mini-batch SGD with
     ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller). The optimizer's
     ``weight_decay`` is passed to `Sequential.backprop`. X and y are not modified.
+    If the cost becomes NaN/Inf, `DivergenceError` is raised at the end of that epoch
+    with the model restored to its weights at the epoch's start (`backprop.divergence`).
     """
     loss = _losses.get(loss)
+    optimizer = _optim.get(optimizer)
     _positive_int("epochs", epochs)
     _positive_int("batch_size", batch_size, allow_none=True)
     _positive_int("eval_every", eval_every)
@@ -67,7 +72,9 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         T = net.targets(y, loss, X.shape[0])
         if validation_data is not None:
             if not isinstance(validation_data, tuple) or len(validation_data) != 2:
-                raise BackpropTypeError("validation_data must be a pair (X_val, y_val)")
+                raise BackpropTypeError(
+                    f"validation_data must be a pair (X_val, y_val); got "
+                    f"{type(validation_data).__name__}")
             Xv = net.inputs(validation_data[0], name="validation_data[0]")
             Tv = net.targets(validation_data[1], loss, Xv.shape[0], name="validation_data[1]")
         n = X.shape[0]
@@ -77,6 +84,7 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         decay = getattr(optimizer, "weight_decay", 0.0)
         t = 0
         for epoch in range(epochs):
+            guard = Guard(net)
             if n_b < n:
                 perm = net.backend.asarray(rng.permutation(n), name="permutation")
                 Xe, Te = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
@@ -96,6 +104,7 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                     out_v = net.loss_input(Xv, loss)
                     val.append((t, loss.cost(xp, out_v, Tv), loss.errors(xp, out_v, Tv)))
             _record(history, xp, costs, errors, val)
+            guard.check(history, len(costs), epoch, optimizer)
     return history
 
 
