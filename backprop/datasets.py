@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,16 @@ def _download(name: str, sha256: str, folder: Path) -> Path:
     except ImportError as exc:
         raise BackpropError(
             _missing(folder, "downloading needs pooch: pip install pooch")) from exc
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # no "Downloading…" line: errors stay one line on the CLI
+    try:
+        return _retrieve(pooch, name, sha256, folder)
+    finally:
+        logger.setLevel(level)
+
+
+def _retrieve(pooch, name, sha256, folder):
     failures = []
     for mirror in MIRRORS:
         url = mirror + name
@@ -192,7 +203,10 @@ def read_csv(path):
     names = [cell.strip() for cell in first.split(",")]
     header = not all(_is_number(cell) for cell in names)
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():  # an empty file is reported below, not as a warning
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2,
+                               dtype=np.float64)
     except ValueError as exc:
         raise BackpropError(f"CSV file {path} must hold numbers only: {exc}") from exc
     if table.shape[0] == 0:

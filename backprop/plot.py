@@ -122,7 +122,7 @@ def decision_boundary(net, X, y, path=None, n_grid=200):
     else:
         level, surface = None, out.argmax(axis=1).reshape(g0.shape)
     fig, (ax,) = _figure(1, width=5.0, height=4.6)
-    ax.contourf(g0, g1, surface, levels=[-np.inf, 0.5, np.inf] if level else
+    ax.contourf(g0, g1, surface, levels=[0.0, 0.5, 1.0] if level else
                 np.arange(out.shape[1] + 1) - 0.5, cmap="coolwarm", alpha=0.25)
     ax.contour(g0, g1, surface, levels=[0.5] if level else np.arange(out.shape[1]) + 0.5,
                colors=VALIDATION, linewidths=2)
