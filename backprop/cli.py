@@ -43,6 +43,13 @@ OUTPUT = {"cross_entropy": "softmax", "sigmoid_cross_entropy": "sigmoid",
           "squared_error": "identity"}
 
 
+TRAIN_HELP = (
+    "With no arguments: a 784-200-10 network (ReLU, softmax cross-entropy) trained by "
+    "mini-batch SGD (learning rate 0.5, batches of 100) for 10 epochs on the embedded "
+    "digits. Writes model.npz, checkpoint.npz (after every epoch), history.csv and "
+    "learning_curves.png into --out (default runs/<date>-<time>).")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block)."""
 
@@ -51,11 +58,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser():
-    parser = _Parser(prog="backprop", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="backprop", description="Feedforward neural networks trained by "
+                     "backpropagation: train, evaluate and predict from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a network (default: the embedded digits)",
-                                description=__doc__.split("\n\n")[1])
+                                description=TRAIN_HELP)
     add = train.add_argument
     add("--data", help="digits (embedded, default), mnist (downloaded/cached) or a CSV file "
                        "with a label column")
@@ -178,8 +186,10 @@ def _settings(args):
         raise BackpropError(
             f"--resume takes the data and network from the checkpoint; drop "
             f"{', '.join('--' + k.replace('_', '-') for k in clash)}")
-    net, state = load_checkpoint(path, device=given.get("device", "cpu"))
+    net, state = load_checkpoint(path)
     settings = {**DEFAULTS, **(state["config"] or {}), **given}
+    if settings["device"] != "cpu":
+        net, state = load_checkpoint(path, device=settings["device"])
     return settings, (path, net, state)
 
 
@@ -199,6 +209,9 @@ def _optimizer(s, iterations_per_epoch):
 
 def _train(args):
     s, resumed = _settings(args)
+    for name in ("epochs", "batch_size", "eval_every"):
+        if s[name] < 1:
+            raise BackpropError(f"--{name.replace('_', '-')} must be at least 1; got {s[name]}")
     (X, y), val = _load(s["data"], s["label_column"], args.data_dir, s["val_data"])
     loss_name = s["loss"]
     n_out = _n_outputs(loss_name, s["data"], [y] + ([val[1]] if val else []))
@@ -228,7 +241,7 @@ def _train(args):
                                 f"give a larger total with --epochs")
     out.mkdir(parents=True, exist_ok=True)
     callbacks = [Checkpoint(out / "checkpoint.npz", optimizer, config=s)]
-    if s["early_stopping"]:
+    if s["early_stopping"] is not None:
         callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
     sizes = "-".join(str(n) for n in [net.n_inputs] + [layer.n_out for layer in net.layers])
     print(f"backprop train: {sizes} ({s['activation']}, {net.layers[-1].activation.name}), "
