@@ -45,12 +45,13 @@ def save(net, path, extra=None, arrays=None):
                 f"layer {l} uses the custom activation {layer.activation.name!r}, which cannot "
                 f"be saved (files store no code); use one of {', '.join(sorted(ACTIVATIONS))}")
         layers.append([layer.n_in, layer.n_out, layer.activation.name])
-    meta = {"version": VERSION, "dtype": str(np.dtype(to_host(net.layers[0].W).dtype)),
-            "layers": layers, "extra": extra}
-    content = {"format": np.asarray(FORMAT), "meta": np.asarray(json.dumps(meta))}
+    content = {}
     for l, layer in enumerate(net.layers, start=1):
         content[f"W{l}"] = to_host(layer.W)
         content[f"b{l}"] = to_host(layer.b)
+    meta = {"version": VERSION, "dtype": str(content["W1"].dtype), "layers": layers,
+            "extra": extra}
+    content.update(format=np.asarray(FORMAT), meta=np.asarray(json.dumps(meta)))
     for name, array in (arrays or {}).items():
         content[f"extra/{name}"] = to_host(array)
     path = Path(path)

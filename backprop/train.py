@@ -114,11 +114,11 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         callbacks = list(callbacks or ())
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
-            if n_b < n:
-                perm = net.backend.asarray(rng.permutation(n), name="permutation")
+            order = rng.permutation(n) if n_b < n else None
             if epoch < initial_epoch:
                 continue
-            if n_b < n:
+            if order is not None:
+                perm = net.backend.asarray(order, name="permutation")
                 Xe, Te = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
             else:
                 Xe, Te = X, T

@@ -159,3 +159,22 @@ def test_saved_file_is_a_zip_of_npy_arrays(tmp_path):
     with zipfile.ZipFile(tmp_path / "m.npz") as z:
         assert sorted(z.namelist()) == sorted(
             ["format.npy", "meta.npy"] + [f"{k}{l}.npy" for l in range(1, 5) for k in "Wb"])
+
+
+@pytest.mark.gpu
+def test_gpu_model_loads_on_cpu_and_back(tmp_path):
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA GPU")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA GPU")
+    net = make_net(device="cuda")
+    X = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    bp.fit(net, "cross_entropy", bp.Adam(0.01), X, np.arange(7) % 2, epochs=2)
+    bp.save(net, tmp_path / "gpu.npz")
+    cpu = bp.load(tmp_path / "gpu.npz")
+    bp.save(cpu, tmp_path / "cpu.npz")
+    gpu = bp.load(tmp_path / "cpu.npz", device="cuda")
+    for a, b, c in zip(params(net), params(cpu), params(gpu)):
+        assert a.tobytes() == b.tobytes() == c.tobytes()
