@@ -148,3 +148,10 @@ def test_squared_error_and_early_stopping_on_digits(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "squared_error" in out and "error" not in out.split("validation")[1].split("\n")[0]
     assert bp.load(tmp_path / "model.npz").layers[-1].activation.name == "identity"
+
+
+def test_train_without_matplotlib_still_succeeds(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert cli.main(["train", *TINY, "--out", str(tmp_path)]) == 0
+    assert "backprop[plot]" in capsys.readouterr().err
+    assert (tmp_path / "model.npz").is_file() and not (tmp_path / "learning_curves.png").exists()

@@ -95,14 +95,16 @@ def test_weight_decay_enters_through_the_gradient():
     assert_all_close(t1, expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("optimizer", [
-    bp.SGD(0.5), bp.SGD(0.2, momentum=0.9), bp.SGD(0.2, momentum=0.9, nesterov=True),
-    bp.Adam(0.02), bp.SGD(bp.Cosine(0.5, steps=40)), bp.Adam(bp.StepDecay(0.05, every=20, factor=0.5)),
-], ids=repr)
-def test_each_optimizer_lowers_the_cost(optimizer):
+@pytest.mark.parametrize("make", [
+    lambda: bp.SGD(0.5), lambda: bp.SGD(0.2, momentum=0.9),
+    lambda: bp.SGD(0.2, momentum=0.9, nesterov=True), lambda: bp.Adam(0.02),
+    lambda: bp.SGD(bp.Cosine(0.5, steps=40)),
+    lambda: bp.Adam(bp.StepDecay(0.05, every=20, factor=0.5)),
+], ids=lambda make: repr(make()))
+def test_each_optimizer_lowers_the_cost(make):
     net = make_net("float32")
     before = float(net.backprop(X, Y, "cross_entropy")[0])
-    history = bp.fit(net, "cross_entropy", optimizer, X.astype(np.float32), Y, epochs=40)
+    history = bp.fit(net, "cross_entropy", make(), X.astype(np.float32), Y, epochs=40)
     after = float(net.backprop(X, Y, "cross_entropy")[0])
     assert after < 0.7 * before and history.cost[-1] < history.cost[0]
 
