@@ -20,6 +20,8 @@ import gzip
 import os
 import warnings
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 
@@ -146,7 +148,7 @@ def _downloader(url: str):
     """pooch's downloader for ``url``; ``file://`` URLs (local mirrors) are copied."""
     if url.startswith("file://"):
         def copy(url, output_file, pooch_):
-            data = Path(url.removeprefix("file://")).read_bytes()
+            data = Path(url2pathname(urlparse(url).path)).read_bytes()
             if hasattr(output_file, "write"):
                 output_file.write(data)
             else:

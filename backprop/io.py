@@ -24,6 +24,7 @@ from .device import to_host
 from .errors import BackpropError
 from .layers import Dense
 from .network import Sequential
+from .train import History
 
 FORMAT = "backprop-model"
 VERSION = 1
@@ -125,20 +126,34 @@ def save_checkpoint(path, net, optimizer, history, epoch: int, config=None):
 def load_checkpoint(path, device="cpu"):
     """``(net, state)`` from `save_checkpoint`; ``state`` has ``epoch``, ``optimizer``
     (``(scalars, buffers)`` for `load_state_dict`), ``history`` (a `History`) and ``config``."""
-    from .train import History
-
     net, meta, arrays = _read(path, device)
     extra = meta.get("extra")
     if not isinstance(extra, dict) or "epoch" not in extra:
         raise BackpropError(f"{path} is a model but not a training checkpoint")
-    buffers = {}
-    for key in sorted(arrays, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
-        _, name, _ = key.split("/")
-        buffers.setdefault(name, []).append(
-            net.backend.asarray(arrays[key], name=key, dtype=net.dtype))
     try:
-        history = History(**extra["history"])
-    except TypeError as exc:
-        raise BackpropError(f"{path} has a corrupt history record: {exc}") from None
-    return net, {"epoch": int(extra["epoch"]), "optimizer": (extra["optimizer"], buffers),
-                 "history": history, "config": extra.get("config")}
+        scalars = extra["optimizer"]
+        epoch, history = int(extra["epoch"]), History(**extra["history"])
+        int(scalars["t"])
+        buffers = _buffers(net, arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackpropError(f"{path} has a corrupt training state: {exc!r}") from None
+    return net, {"epoch": epoch, "optimizer": (scalars, buffers), "history": history,
+                 "config": extra.get("config")}
+
+
+def _buffers(net, arrays):
+    """Optimizer buffers ``optimizer/NAME/i`` → {NAME: [one array per W1, b1, …]}, checked
+    against the shapes of the parameters and moved to the model's device."""
+    shapes = [tuple(p.shape) for layer in net.layers for p in (layer.W, layer.b)]
+    found = {}
+    for key, array in arrays.items():
+        _, name, i = key.split("/")
+        found.setdefault(name, {})[int(i)] = array
+    buffers = {}
+    for name, parts in found.items():
+        if sorted(parts) != list(range(len(shapes))) or \
+                [parts[i].shape for i in range(len(shapes))] != shapes:
+            raise ValueError(f"optimizer buffer {name!r} does not match the parameters")
+        buffers[name] = [net.backend.asarray(parts[i], name=f"{name}[{i}]", dtype=net.dtype)
+                         for i in range(len(shapes))]
+    return buffers

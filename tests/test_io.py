@@ -178,3 +178,17 @@ def test_gpu_model_loads_on_cpu_and_back(tmp_path):
     gpu = bp.load(tmp_path / "cpu.npz", device="cuda")
     for a, b, c in zip(params(net), params(cpu), params(gpu)):
         assert a.tobytes() == b.tobytes() == c.tobytes()
+
+
+def test_corrupt_training_state(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 2, 8)
+    net, sgd = make_net(), bp.SGD(0.1, momentum=0.9)
+    history = bp.fit(net, "cross_entropy", sgd, X, y, epochs=1)
+    path = tmp_path / "c.npz"
+    for changes in ({"extra/optimizer/velocity/0": np.zeros((2, 2), np.float32)},
+                    {"extra/optimizer/velocity/7": None}):
+        bp.save_checkpoint(path, net, sgd, history, epoch=1)
+        rewrite(path, **changes)
+        with pytest.raises(bp.BackpropError, match="corrupt training state.*velocity"):
+            bp.load_checkpoint(path)
