@@ -8,6 +8,7 @@ epoch's values have been read back to the host, never inside the training step.
 from __future__ import annotations
 
 from .errors import BackpropError
+from .io import save_checkpoint
 from .optim import check_number
 
 
@@ -68,7 +69,5 @@ class Checkpoint:
         self.path, self.optimizer, self.config = path, optimizer, config
 
     def on_epoch_end(self, epoch, history, net):
-        from .io import save_checkpoint
-
         save_checkpoint(self.path, net, self.optimizer, history, epoch + 1, self.config)
         return False

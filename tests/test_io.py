@@ -42,7 +42,11 @@ def test_load_onto_array_api_strict(tmp_path):
     assert back.backend.name == "array_api_strict"
     for a, b in zip(params(net), params(back)):
         np.testing.assert_array_equal(a, b)
-    bp.save(back, tmp_path / "again.npz")  # and back from the strict namespace
+    other = bp.load(tmp_path / "m.npz", device=(xps, xps.Device("device1")))
+    X = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    out = other.predict(xps.asarray(X, device=xps.Device("device1")))
+    np.testing.assert_allclose(to_host(out), to_host(net.predict(X)), rtol=1e-6)
+    bp.save(other, tmp_path / "again.npz")  # and back from the strict namespace
     for a, b in zip(params(net), params(bp.load(tmp_path / "again.npz"))):
         assert a.tobytes() == b.tobytes()
 
