@@ -71,8 +71,9 @@ def _parser():
     add("--label-column", help="index or header name of the CSV label column (default: last)")
     add("--data-dir", help="folder with the four MNIST files (default: $BACKPROP_DATA/mnist "
                            "or ~/.cache/backprop/mnist)")
-    add("--hidden", type=int, nargs="+", action="extend", metavar="UNITS",
-        help="hidden layer sizes, e.g. --hidden 200 100 (default 200)")
+    add("--hidden", type=int, nargs="*", action="extend", metavar="UNITS",
+        help="hidden layer sizes, e.g. --hidden 200 100 (default 200); --hidden alone: "
+             "no hidden layer (logistic regression)")
     add("--activation", help=f"hidden activation: {', '.join(sorted(ACTIVATIONS))} "
                              f"(default relu)")
     add("--loss", choices=LOSS_NAMES, help="loss; fixes the output activation (softmax, "
@@ -181,10 +182,10 @@ def _settings(args):
     if args.resume is None:
         return {**DEFAULTS, **given}, None
     path = args.resume / "checkpoint.npz" if args.resume.is_dir() else args.resume
-    clash = [k for k in ARCHITECTURE if k in given]
+    clash = [k for k in ARCHITECTURE if k in given] + (["out"] if args.out else [])
     if clash:
         raise BackpropError(
-            f"--resume takes the data and network from the checkpoint; drop "
+            f"--resume takes the data, network and folder from the checkpoint; drop "
             f"{', '.join('--' + k.replace('_', '-') for k in clash)}")
     net, state = load_checkpoint(path)
     settings = {**DEFAULTS, **(state["config"] or {}), **given}
@@ -244,17 +245,20 @@ def _train(args):
     if s["early_stopping"] is not None:
         callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
     sizes = "-".join(str(n) for n in [net.n_inputs] + [layer.n_out for layer in net.layers])
-    print(f"backprop train: {sizes} ({s['activation']}, {net.layers[-1].activation.name}), "
+    activations = ", ".join(layer.activation.name for layer in net.layers)
+    print(f"backprop train: {sizes} ({activations}), "
           f"{loss.name}, {optimizer!r}, {s['data']}: {X.shape[0]} train / "
           f"{validation[0].shape[0] if validation else 0} validation samples, "
           f"{net.backend.name} on {net.device}, {s['dtype']}")
+    done_before = history.iterations if history else 0
     start = time.perf_counter()
     history = fit(net, loss, optimizer, X, Y, epochs=s["epochs"], batch_size=batch,
                   validation_data=validation, eval_every=s["eval_every"], seed=s["seed"],
                   callbacks=callbacks, progress=not args.no_progress,
                   initial_epoch=initial_epoch, history=history)
     seconds = time.perf_counter() - start
-    samples = (history.iterations - (state["history"].iterations if resumed else 0)) * batch
+    epochs_run = (history.iterations - done_before) // -(-X.shape[0] // batch)
+    samples = epochs_run * X.shape[0]
     _print_scores(net, loss, "train", X, Y)
     if validation:
         _print_scores(net, loss, "validation", *validation)

@@ -1,6 +1,7 @@
 """The backprop command line: train / evaluate / predict, checkpoints, one-line errors."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,12 +82,15 @@ def test_resume_continues_exactly(tmp_path, capsys):
               "--batch-size", "250", "--eval-every", "5"]
     assert cli.main([*common, "--epochs", "2", "--out", str(tmp_path / "full")]) == 0
     assert cli.main([*common, "--epochs", "1", "--out", str(tmp_path / "cut")]) == 0
+    capsys.readouterr()
     assert cli.main(["train", "--resume", str(tmp_path / "cut"), "--epochs", "2",
                      "--no-progress"]) == 0
+    rate = re.search(r"\(([\d,]+) samples/s\)", capsys.readouterr().out).group(1)
+    assert int(rate.replace(",", "")) > 0  # counts the resumed epoch's 5,000 samples
     assert weights(tmp_path / "full" / "model.npz") == weights(tmp_path / "cut" / "model.npz")
     capsys.readouterr()
-    assert "drop --hidden" in one_line_error(
-        capsys, ["train", "--resume", str(tmp_path / "cut"), "--hidden", "4"])
+    assert "drop --hidden, --out" in one_line_error(
+        capsys, ["train", "--resume", str(tmp_path / "cut"), "--hidden", "4", "--out", "x"])
     assert "larger total" in one_line_error(
         capsys, ["train", "--resume", str(tmp_path / "cut"), "--no-progress"])
     checkpoint = tmp_path / "cut" / "checkpoint.npz"
@@ -155,3 +159,10 @@ def test_train_without_matplotlib_still_succeeds(tmp_path, capsys, monkeypatch):
     assert cli.main(["train", *TINY, "--out", str(tmp_path)]) == 0
     assert "backprop[plot]" in capsys.readouterr().err
     assert (tmp_path / "model.npz").is_file() and not (tmp_path / "learning_curves.png").exists()
+
+
+def test_logistic_regression_without_hidden_layer(tmp_path, capsys):
+    assert cli.main(["train", "--hidden", "--epochs", "1", "--no-progress", "--out",
+                     str(tmp_path)]) == 0
+    assert "784-10 (softmax)" in capsys.readouterr().out
+    assert len(bp.load(tmp_path / "model.npz").layers) == 1
