@@ -241,13 +241,13 @@ def test_optimizer_by_name(net):
 
 @pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf")])
 def test_learning_rate_must_be_positive(lr):
-    with pytest.raises(E, match=f"lr must be a number > 0; got {lr!r}"):
+    with pytest.raises(E, match=f"lr must be a number > 0 or a schedule; got {lr!r}"):
         bp.SGD(lr=lr)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"lr": "0.1"}, TE, "lr must be a number > 0; got str '0.1'"),
-    ({"lr": True}, TE, "lr must be a number > 0; got bool True"),
+    ({"lr": "0.1"}, TE, "lr must be a number > 0 or a schedule; got str '0.1'"),
+    ({"lr": True}, TE, "lr must be a number > 0 or a schedule; got bool True"),
     ({"momentum": 1.0}, E, r"momentum must be a number in \[0, 1\); got 1.0"),
     ({"momentum": -0.5}, E, r"momentum must be a number in \[0, 1\); got -0.5"),
     ({"weight_decay": -1e-4}, E, "weight_decay must be a number >= 0; got -0.0001"),
