@@ -10,6 +10,7 @@ from .activations import Activation
 from .errors import BackpropError, BackpropTypeError
 from .gradcheck import gradcheck
 from .layers import Dense
+from .linesearch import LineSearch
 from .losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy, SquaredError
 from .network import Sequential
 from .optim import SGD
@@ -18,7 +19,8 @@ from .train import History, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BackpropError", "BackpropTypeError", "Dense", "History", "Loss", "SGD",
+    "Activation", "BackpropError", "BackpropTypeError", "Dense", "History", "LineSearch", "Loss",
+    "SGD",
     "Sequential", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "fit",
     "gradcheck",
 ]

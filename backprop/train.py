@@ -86,7 +86,10 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
             for start in range(0, n, n_b):
                 Xb, Tb = Xe[start:start + n_b, ...], Te[start:start + n_b, ...]
                 J, grads, out = net.gradients(Xb, Tb, loss, decay)
-                optimizer.step(net, grads)
+                if getattr(optimizer, "needs_cost", False):  # line search: J at trial θ
+                    optimizer.step(net, grads, cost=lambda: net.gradients(Xb, Tb, loss, decay)[0])
+                else:
+                    optimizer.step(net, grads)
                 t += 1
                 costs.append(J)
                 errors.append(loss.errors(xp, out, Tb))
