@@ -30,7 +30,8 @@ class LineSearch:
     ``shrink`` until J(θ − η dθ) ≤ J(θ) − ``c``·η‖dθ‖², at most ``max_trials`` times.
     If no trial step decreases J enough (e.g. at a minimum, where rounding dominates),
     θ is left unchanged. ``steps`` records the accepted η of every iteration (0.0 when
-    none was accepted). ``weight_decay`` is passed to backprop by `fit` as for `SGD`.
+    none was accepted) and ``evaluations`` counts the evaluations of J, the price of the
+    search. ``weight_decay`` is passed to backprop by `fit` as for `SGD`.
     """
 
     needs_cost = True
@@ -46,6 +47,7 @@ class LineSearch:
         self.lr, self.c, self.shrink, self.grow = lr, c, shrink, grow
         self.max_trials, self.weight_decay = max_trials, weight_decay
         self.steps = []
+        self.evaluations = 0
 
     def step(self, net, grads, cost):
         """One Armijo-backtracking step along −dθ; ``cost()`` is J at the current θ."""
@@ -53,10 +55,12 @@ class LineSearch:
         theta = net.get_flat()
         d_theta = net.flatten(grads)
         J0 = float(to_host(cost()))
+        self.evaluations += 1
         slope = float(to_host(xp.sum(d_theta * d_theta)))
         eta = min(self.lr, self.steps[-1] * self.grow) if self.steps and self.steps[-1] else self.lr
         for _ in range(self.max_trials):
             net.set_flat(theta - eta * d_theta)
+            self.evaluations += 1
             if float(to_host(cost())) <= J0 - self.c * eta * slope:
                 self.steps.append(eta)
                 return
