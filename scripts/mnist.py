@@ -57,6 +57,20 @@ def load_mnist(data_dir, split):
     return X, labels.astype(np.int64)
 
 
+def shifted(X, shift, rng):
+    """Each 28×28 image moved by a random (dx, dy) ∈ {−shift, …, shift}², zero-filled:
+    data augmentation on the host, redrawn every epoch."""
+    n = X.shape[0]
+    padded = np.pad(X.reshape(n, 28, 28), ((0, 0), (shift, shift), (shift, shift)))
+    dx, dy = rng.integers(-shift, shift + 1, size=(2, n))
+    out = np.empty_like(X).reshape(n, 28, 28)
+    for a in range(-shift, shift + 1):
+        for b in range(-shift, shift + 1):
+            rows = np.flatnonzero((dx == a) & (dy == b))
+            out[rows] = padded[rows, shift - b:shift - b + 28, shift - a:shift - a + 28]
+    return out.reshape(n, 784)
+
+
 def build(hidden, device, dtype, seed):
     """784 → hidden ReLU layers → 10 softmax outputs; ``hidden=[]`` is logistic regression."""
     sizes = [784, *hidden, 10]
@@ -75,9 +89,13 @@ def train(name, hidden, train_data, val_data, args, log=print):
     curves = bp.History()
     epoch_times = []
     log(f"== {name}: {net}\n   {optimizer}, batch {args.batch_size}, {args.epochs} epochs, "
-        f"lr decay {args.lr_decay}/epoch")
+        f"lr decay {args.lr_decay}/epoch, random shifts of up to {args.shift} pixel(s)")
+    rng = np.random.default_rng(args.seed)
     for epoch in range(args.epochs):
         start = time.perf_counter()
+        if args.shift:
+            with net.backend.context():
+                X = net.backend.asarray(shifted(train_data[0], args.shift, rng), name="X")
         h = bp.fit(net, "softmax_cross_entropy", optimizer, X, y, epochs=1,
                    batch_size=args.batch_size, validation_data=(Xv, yv), eval_every=100,
                    seed=args.seed * 1000 + epoch)
@@ -95,8 +113,8 @@ def train(name, hidden, train_data, val_data, args, log=print):
     result = {
         "name": name, "hidden": hidden, "device": str(net.device), "dtype": args.dtype,
         "lr": args.lr, "momentum": args.momentum, "weight_decay": args.weight_decay,
-        "lr_decay": args.lr_decay, "batch_size": args.batch_size, "epochs": args.epochs,
-        "seed": args.seed, "iterations": curves.iterations,
+        "lr_decay": args.lr_decay, "shift": args.shift, "batch_size": args.batch_size,
+        "epochs": args.epochs, "seed": args.seed, "iterations": curves.iterations,
         "final_val_error": curves.val_error[-1], "best_val_error": min(curves.val_error),
         "seconds_per_epoch": float(np.median(epoch_times)), "epoch_seconds": epoch_times,
         "curves": curves.as_dict(),
@@ -123,8 +141,9 @@ def plot(result, path, title):
     ax_cost.set(xlabel="iteration", ylabel="cost J", ylim=(0, None), title="cost")
     ax_err.plot(it, c["error"], color="tab:blue", lw=0.5, label="mini-batch")
     ax_err.plot(c["val_iteration"], c["val_error"], color="tab:red", lw=1.5, label="validation")
+    final = 100 * result["final_val_error"]
     ax_err.set(xlabel="iteration", ylabel="misclassification", ylim=(0, 0.25),
-               title=f"misclassification (final validation {100 * result['final_val_error']:.2f} %)")
+               title=f"misclassification (final validation {final:.2f} %)")
     for ax in (ax_cost, ax_err):
         ax.legend()
     fig.suptitle(title)
@@ -149,6 +168,8 @@ def main(argv=None):
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--lr-decay", type=float, default=1.0,
                         help="multiply the learning rate by this after every epoch")
+    parser.add_argument("--shift", type=int, default=0,
+                        help="augment: shift training images by up to this many pixels")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

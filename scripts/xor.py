@@ -83,9 +83,11 @@ def plot(net, path):
     ax_in.set(title="input space x", xlabel="x₁", ylabel="x₂", xlim=(-0.3, 1.3),
               ylim=(-0.3, 1.3))
     ax_q.scatter(Q[:, 0], Q[:, 1], c=colors, s=120)
-    for (x1, x2), (q1, q2) in zip(X, Q):
-        ax_q.annotate(f"({x1:.0f},{x2:.0f})", (q1, q2), textcoords="offset points",
-                      xytext=(8, 6))
+    labels = {}
+    for (x1, x2), q in zip(X, Q):
+        labels.setdefault(tuple(q), []).append(f"x = ({x1:.0f},{x2:.0f})")
+    for q, names in labels.items():
+        ax_q.annotate(" and ".join(names), q, textcoords="offset points", xytext=(8, 6))
     q1 = np.linspace(-0.3, 2.3, 2)
     ax_q.plot(q1, (q1 - 0.5) / 2, "k--", label="y = ½")
     ax_q.set(title="feature space q = ReLU(W⁽¹⁾x + b⁽¹⁾)", xlabel="q₁", ylabel="q₂",

@@ -188,3 +188,14 @@ def test_mnist_one_epoch_two_layer_below_5_percent():
                validation_data=(Xv, yv), eval_every=100)
     assert h.iterations == 600 and h.val_iteration == [100, 200, 300, 400, 500, 600]
     assert h.val_error[-1] < 0.05
+
+
+def test_mnist_shift_augmentation_moves_pixels_by_at_most_shift():
+    X = np.zeros((50, 784), dtype=np.float32)
+    X[:, 14 * 28 + 14] = 1.0  # one bright pixel in the centre of every image
+    S = mnist_script.shifted(X, 2, np.random.default_rng(0))
+    assert S.dtype == np.float32 and S.shape == X.shape
+    rows, cols = np.nonzero(S.reshape(50, 28, 28) == 1.0)[1:]
+    assert np.all(S.sum(axis=1) == 1.0)
+    assert np.all(np.abs(rows - 14) <= 2) and np.all(np.abs(cols - 14) <= 2)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # the shifts really vary
