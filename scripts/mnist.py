@@ -7,7 +7,7 @@ misclassification.
 
     python scripts/mnist.py --device cpu --out out/mnist                # both seed models
     python scripts/mnist.py --hidden 800 800 --momentum 0.9 --lr 0.05 --weight-decay 1e-4 \\
-        --lr-decay 0.9 --epochs 30 --out out/mnist                     # beyond the seed
+        --lr-decay 0.9 --shift 2 --epochs 30 --out out/mnist           # beyond the seed
 
 The four gzip IDX files are read from ``--data-dir`` (default ../shared/data/mnist).
 Each epoch prints its wall time on the chosen device. Writes ``<name>.png`` (cost and
@@ -127,7 +127,8 @@ def train(name, hidden, train_data, val_data, args, log=print):
 
 def plot(result, path, title):
     """Figure 6.7/6.8 layout: cost (left) and misclassification (right); blue mini-batch,
-    red validation every 100 iterations."""
+    red validation every 100 iterations. With weight decay the mini-batch cost includes
+    λ/2‖W‖² (the cost being minimised); the validation cost is the loss alone."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,7 +181,10 @@ def main(argv=None):
     val_data = load_mnist(args.data_dir, "test")
     if args.hidden is not None:
         name = "mnist-" + "-".join(map(str, [784, *args.hidden, 10]))
-        runs = [(name, args.hidden, f"784-{'-'.join(map(str, args.hidden))}-10 ReLU")]
+        title = (f"784-{'-'.join(map(str, args.hidden))}-10 ReLU, SGD γ = {args.lr} "
+                 f"(×{args.lr_decay}/epoch), momentum {args.momentum}, "
+                 f"λ = {args.weight_decay}, shifts ≤ {args.shift} px")
+        runs = [(name, args.hidden, title)]
     else:
         runs = [("fig6_7_logreg", [], "Figure 6.7: logistic regression"),
                 ("fig6_8_two_layer", [200], "Figure 6.8: two-layer network, U = 200 ReLU")]
