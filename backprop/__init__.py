@@ -13,6 +13,7 @@ from .errors import BackpropError, BackpropTypeError, DivergenceError
 from .gradcheck import gradcheck
 from .io import load, load_checkpoint, save, save_checkpoint
 from .layers import Dense
+from .linesearch import LineSearch
 from .losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy, SquaredError
 from .network import Sequential
 from .optim import SGD, Adam, Cosine, StepDecay
@@ -21,9 +22,8 @@ from .train import History, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BackpropError", "BackpropTypeError", "Dense", "DivergenceError", "History",
-    "Loss", "SGD", "Sequential", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "fit",
-    "gradcheck",
-    "Adam", "Checkpoint", "Cosine", "EarlyStopping", "StepDecay", "datasets", "load",
-    "load_checkpoint", "optim", "save", "save_checkpoint",
+    "Activation", "Adam", "BackpropError", "BackpropTypeError", "Checkpoint", "Cosine", "Dense",
+    "DivergenceError", "EarlyStopping", "History", "LineSearch", "Loss", "SGD", "Sequential",
+    "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "StepDecay", "datasets", "fit",
+    "gradcheck", "load", "load_checkpoint", "optim", "save", "save_checkpoint",
 ]

@@ -135,7 +135,10 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                 stop = min(start + n_b, n)         # out-of-range slice ends are not standard
                 Xb, Tb = Xe[start:stop, ...], Te[start:stop, ...]
                 J, grads, out = net.gradients(Xb, Tb, loss, decay)
-                optimizer.step(net, grads)
+                if getattr(optimizer, "needs_cost", False):  # line search: J at trial θ
+                    optimizer.step(net, grads, cost=lambda: net.gradients(Xb, Tb, loss, decay)[0])
+                else:
+                    optimizer.step(net, grads)
                 t += 1
                 if bar is not None:
                     bar.update()
