@@ -9,7 +9,8 @@ misclassification.
     python scripts/mnist.py --hidden 800 800 --momentum 0.9 --lr 0.05 --weight-decay 1e-4 \\
         --lr-decay 0.9 --shift 2 --epochs 30 --out out/mnist           # beyond the seed
 
-The four gzip IDX files are read from ``--data-dir`` (default ../shared/data/mnist).
+The four IDX files are read by `backprop.datasets.mnist` from ``--data-dir`` (default
+../shared/data/mnist).
 Each epoch prints its wall time on the chosen device. Writes ``<name>.png`` (cost and
 misclassification curves) and ``<name>.json`` (the curves and the final numbers).
 """
@@ -17,9 +18,7 @@ misclassification curves) and ``<name>.json`` (the curves and the final numbers)
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import struct
 import sys
 import time
 from pathlib import Path
@@ -29,33 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backprop as bp  # noqa: E402
-
-FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-
-
-def read_idx(path):
-    """An IDX file (gzip) as a uint8 array: big-endian magic, dimensions, then the bytes."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {array.size} bytes")
-    return array.reshape(shape)
-
-
-def load_mnist(data_dir, split):
-    """Images as float32 rows in [0, 1] (n, 784) and labels as int64 (n,)."""
-    images, labels = (read_idx(Path(data_dir) / name) for name in FILES[split])
-    X = images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255)
-    return X, labels.astype(np.int64)
-
+from backprop import plot  # noqa: E402
 
 def shifted(X, shift, rng):
     """Each 28×28 image moved by a random (dx, dy) ∈ {−shift, …, shift}², zero-filled:
@@ -125,34 +98,6 @@ def train(name, hidden, train_data, val_data, args, log=print):
     return result
 
 
-def plot(result, path, title):
-    """Figure 6.7/6.8 layout: cost (left) and misclassification (right); blue mini-batch,
-    red validation every 100 iterations. With weight decay the mini-batch cost includes
-    λ/2‖W‖² (the cost being minimised); the validation cost is the loss alone."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = result["curves"]
-    it = np.arange(1, len(c["cost"]) + 1)
-    fig, (ax_cost, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_cost.plot(it, c["cost"], color="tab:blue", lw=0.5, label="mini-batch")
-    ax_cost.plot(c["val_iteration"], c["val_cost"], color="tab:red", lw=1.5, label="validation")
-    ax_cost.set(xlabel="iteration", ylabel="cost J", ylim=(0, None), title="cost")
-    ax_err.plot(it, c["error"], color="tab:blue", lw=0.5, label="mini-batch")
-    ax_err.plot(c["val_iteration"], c["val_error"], color="tab:red", lw=1.5, label="validation")
-    final = 100 * result["final_val_error"]
-    ax_err.set(xlabel="iteration", ylabel="misclassification", ylim=(0, 0.25),
-               title=f"misclassification (final validation {final:.2f} %)")
-    for ax in (ax_cost, ax_err):
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -177,8 +122,7 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = load_mnist(args.data_dir, "train")
-    val_data = load_mnist(args.data_dir, "test")
+    train_data, val_data = bp.datasets.mnist(args.data_dir, download=False)
     if args.hidden is not None:
         name = "mnist-" + "-".join(map(str, [784, *args.hidden, 10]))
         title = (f"784-{'-'.join(map(str, args.hidden))}-10 ReLU, SGD γ = {args.lr} "
@@ -193,7 +137,7 @@ def main(argv=None):
     results = []
     for name, hidden, title in runs:
         result = train(name, hidden, train_data, val_data, args)
-        plot(result, out / f"{name}.png", title)
+        plot.learning_curves(bp.History(**result["curves"]), out / f"{name}.png", title)
         (out / f"{name}.json").write_text(json.dumps(result))
         results.append(result)
     print("\nmodel                      final val error   s/epoch")

@@ -179,8 +179,7 @@ def test_line_search_rejects_bad_settings(kwargs, match):
 def test_mnist_one_epoch_two_layer_below_5_percent():
     """One epoch (600 iterations) of Example 6.2's 784-200-10 ReLU network, γ = 0.5,
     batch 100: the validation error is below 5 % (the full 15 epochs reach ≈ 2 %)."""
-    X, y = mnist_script.load_mnist(MNIST_DIR, "train")
-    Xv, yv = mnist_script.load_mnist(MNIST_DIR, "test")
+    (X, y), (Xv, yv) = bp.datasets.mnist(MNIST_DIR, download=False)
     assert X.shape == (60_000, 784) and Xv.shape == (10_000, 784)
     assert np.bincount(yv).tolist()[:3] == [980, 1135, 1032]
     net = mnist_script.build([200], "cpu", "float32", 0)
