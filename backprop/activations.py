@@ -42,6 +42,16 @@ def softmax(xp, Z):
     return E / xp.sum(E, axis=1, keepdims=True)
 
 
+def _arctan_backward(xp, dQ, Z, Q):
+    """dQ ⊙ σ′(Z) with σ′(z) = 1/(π(1 + z²)) (seed 004, eq. 6.27a).
+
+    z is clipped to ±1e18 first so that z² cannot overflow in float32: exact up to there,
+    and beyond it σ′ is ≤ 3.2e-37 instead of smaller still.
+    """
+    Zc = xp.clip(Z, -1e18, 1e18)
+    return dQ / (math.pi * (1 + Zc * Zc))
+
+
 def _relu_backward(xp, dQ, Z, Q):
     return xp.where(Z > 0, dQ, 0.0)
 
@@ -61,8 +71,7 @@ ACTIVATIONS = {
         Activation("sigmoid", sigmoid, lambda xp, dQ, Z, Q: dQ * (Q * (1 - Q))),
         Activation("tanh", lambda xp, Z: xp.tanh(Z), lambda xp, dQ, Z, Q: dQ * (1 - Q * Q)),
         # Seed 004: σ(x) = arctan(x)/π + 1/2, σ′(x) = 1/(π(1 + x²)).
-        Activation("arctan", lambda xp, Z: xp.atan(Z) / math.pi + 0.5,
-                   lambda xp, dQ, Z, Q: dQ / (math.pi * (1 + Z * Z))),
+        Activation("arctan", lambda xp, Z: xp.atan(Z) / math.pi + 0.5, _arctan_backward),
         Activation("softmax", softmax, _softmax_backward),
     )
 }

@@ -75,7 +75,12 @@ class Backend:
                     f"{name} is on device {array_api_compat.device(x)} but the model is on "
                     f"{self.device}: move it with x.to_device(net.device)")
             return x if dtype is None or x.dtype == dtype else self.xp.astype(x, dtype)
-        host = np.asarray(x)
+        try:
+            host = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise BackpropTypeError(
+                f"{name} must be an array (or nested lists) of numbers with a regular shape; "
+                f"got {type(x).__name__} ({exc})") from exc
         return self.xp.asarray(host, dtype=dtype, device=self.device)
 
 

@@ -21,8 +21,9 @@ check it against the reference), organised for a CPU:
 During `fit`, the fast path updates the layers' W and b in place. It first replaces
 them with private (column-major) copies, so arrays a caller obtained before `fit` keep
 their values; parameters taken during `fit` (e.g. by a callback) must be copied.
-Only `SGD` (plain or heavy-ball momentum, with weight decay) is implemented here;
-other optimizers, and every non-NumPy namespace, take `ReferenceStep`.
+Only `SGD` (plain, heavy-ball or Nesterov momentum, weight decay, any rate schedule)
+is implemented here; other optimizers, and every non-NumPy namespace, take
+`ReferenceStep`.
 """
 
 from __future__ import annotations
@@ -59,13 +60,17 @@ class ReferenceStep:
 
     def __call__(self, X, T):
         """Algorithm 6.1 on (X, T) and the optimizer's step; returns ``(J, out)``."""
-        J, grads, out = self.net.gradients(X, T, self.loss, self.weight_decay)
-        self.optimizer.step(self.net, grads)
+        net, loss, decay = self.net, self.loss, self.weight_decay
+        J, grads, out = net.gradients(X, T, loss, decay)
+        if getattr(self.optimizer, "needs_cost", False):     # line search: J at trial θ
+            self.optimizer.step(net, grads, cost=lambda: net.gradients(X, T, loss, decay)[0])
+        else:
+            self.optimizer.step(net, grads)
         return J, out
 
 
 # The SGD fields NumpyStep implements; an SGD carrying others takes the reference path.
-_SGD_FIELDS = {"lr", "momentum", "weight_decay", "velocity"}
+_SGD_FIELDS = {"lr", "weight_decay", "t", "velocity", "momentum", "nesterov"}
 
 
 def training_step(net, loss, optimizer, weight_decay):
@@ -84,9 +89,8 @@ class NumpyStep(ReferenceStep):
         for layer in net.layers:
             layer.W = np.array(layer.W, order="F")
             layer.b = np.array(layer.b)
-        if optimizer.velocity is not None:
-            optimizer.velocity = [(np.array(vW, order="F"), np.array(vb))
-                                  for vW, vb in optimizer.velocity]
+        if optimizer.velocity is not None:      # [v_W⁽¹⁾, v_b⁽¹⁾, v_W⁽²⁾, …], as SGD keeps it
+            optimizer.velocity = [np.array(v, order="F") for v in optimizer.velocity]
         self._dW = [np.empty_like(layer.W) for layer in net.layers]
         self._scratch = [np.empty_like(layer.W) for layer in net.layers] \
             if optimizer.momentum else None
@@ -127,10 +131,11 @@ class NumpyStep(ReferenceStep):
         Forward (lines 1–6) into the row buffers; the loss (lines 7–13) as in the
         reference; backward (lines 15–19) with dZ⁽ᴸ⁾ scaled by −γ when there is no
         momentum, so dW holds −γ dW and W ← (1 − γλ) W + dW is the update (6.23a with
-        seed 000's λW). With momentum μ: v ← μ v + (dW + λW), W ← W − γ v.
+        seed 000's λW). With momentum μ: v ← μ v + (dW + λW), W ← W − γ v (Nesterov:
+        W ← W − γ(dW + λW + μ v)). γ is the optimizer's rate at its step count t.
         """
         net, loss, layers, xp = self.net, self.loss, self.net.layers, self.net.xp
-        lr, decay, momentum = self.optimizer.lr, self.weight_decay, self.optimizer.momentum
+        lr, decay, momentum = self.optimizer.rate(), self.weight_decay, self.optimizer.momentum
         Zs, dQs, ones = self._buffers.get(X.shape[0]) or self._allocate(X.shape[0])
         Qs = [X]
         for layer, Z in zip(layers[:-1], Zs):      # hidden layers, into the row buffers
@@ -168,6 +173,7 @@ class NumpyStep(ReferenceStep):
             if i:
                 np.matmul(dZ, layer.W, out=dQs[i - 1])   # line 17, W before its update
             self._update(i, layer, dW, db, lr, decay, momentum)
+        self.optimizer.t += 1
         return J, out
 
     def _update(self, i, layer, dW, db, lr, decay, momentum):
@@ -182,14 +188,21 @@ class NumpyStep(ReferenceStep):
             dW += np.multiply(layer.W, decay, out=self._scratch[i])
         opt = self.optimizer
         if opt.velocity is None:
-            opt.velocity = [(np.zeros_like(l.W), np.zeros_like(l.b)) for l in self.net.layers]
-        vW, vb = opt.velocity[i]
+            opt.velocity = [np.zeros_like(p) for l in self.net.layers for p in (l.W, l.b)]
+        vW, vb = opt.velocity[2 * i], opt.velocity[2 * i + 1]
         vW *= momentum
         vW += dW
         vb *= momentum
         vb += db
-        layer.W -= np.multiply(vW, lr, out=self._scratch[i])
-        layer.b -= lr * vb
+        if opt.nesterov:                        # θ ← θ − γ (dθ + μ v)
+            step_W = np.multiply(vW, momentum, out=self._scratch[i])
+            step_W += dW
+            step_W *= lr
+            layer.W -= step_W
+            layer.b -= lr * (db + momentum * vb)
+        else:                                   # θ ← θ − γ v
+            layer.W -= np.multiply(vW, lr, out=self._scratch[i])
+            layer.b -= lr * vb
 
 
 def _softmax_cross_entropy(Z, T, scale):

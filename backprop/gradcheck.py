@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from . import losses as _losses
 from .device import Random, to_host
+from .errors import BackpropError
+from .optim import check_number
 
 
 def gradcheck(net, loss, X, y, weight_decay=0.0, eps=None, max_params=None, seed=0) -> float:
@@ -26,11 +28,18 @@ def gradcheck(net, loss, X, y, weight_decay=0.0, eps=None, max_params=None, seed
     ``seed``) of that many parameters instead of all. The network is left as it was.
     """
     loss = _losses.get(loss)
+    check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
+    if eps is not None:
+        check_number("eps", eps, lambda v: v > 0, "a number > 0 (or None for the default)")
+    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int)
+                                   or max_params < 1):
+        raise BackpropError(f"max_params must be a positive int or None; got {max_params!r}")
     xp = net.xp
     with net.backend.context():
         X = net.inputs(X)
         T = net.targets(y, loss, X.shape[0])
         theta = net.get_flat()
+        weight_decay = float(weight_decay)
         grads = net.gradients(X, T, loss, weight_decay)[1]
         analytic = net.flatten(grads)
         eps = eps or float(xp.finfo(net.dtype).eps) ** (1 / 5)

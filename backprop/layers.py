@@ -19,7 +19,7 @@ class Dense:
     def __init__(self, n_in: int, n_out: int, activation=None):
         for name, n in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(n, bool) or not isinstance(n, int):
-                raise BackpropTypeError(f"Dense {name} must be an int; got {type(n).__name__}")
+                raise BackpropTypeError(f"Dense {name} must be an int; got {type(n).__name__} {n!r}")
             if n < 1:
                 raise BackpropError(f"Dense {name} must be a positive number of units; got {n}")
         self.n_in, self.n_out = n_in, n_out

@@ -41,7 +41,10 @@ class Loss:
         if not (xp.isdtype(y.dtype, "real floating") or xp.isdtype(y.dtype, "integral")
                 or xp.isdtype(y.dtype, "bool")):
             raise BackpropTypeError(f"y must be numeric; got dtype {y.dtype}")
-        return xp.astype(y, dtype)
+        T = xp.astype(y, dtype)
+        if not bool(xp.all(xp.isfinite(T))):
+            raise BackpropError("y must contain only finite values; got NaN or Inf entries")
+        return T
 
     def cost(self, xp, Z, T):
         """Mean cost J over the rows of Z."""
@@ -111,10 +114,13 @@ class SoftmaxCrossEntropy(Loss):
                     f"values from {int(xp.min(y))} to {int(xp.max(y))}")
             return one_hot(xp, y, n_outputs, dtype)
         T = super().targets(xp, y, n_outputs, dtype)
-        if T.shape[0] and bool(xp.any(T < 0) | xp.any(xp.abs(xp.sum(T, axis=1) - 1) > 1e-3)):
+        bad = xp.any(T < 0, axis=1) | (xp.abs(xp.sum(T, axis=1) - 1) > 1e-3)
+        if T.shape[0] and bool(xp.any(bad)):
+            i = int(xp.argmax(xp.astype(bad, xp.int8)))
             raise BackpropError(
                 "y given as rows (shape (n, M)) must be probability distributions: "
-                "non-negative, each row summing to 1")
+                f"non-negative, each row summing to 1; got row {i} with minimum "
+                f"{float(xp.min(T[i, ...])):g} and sum {float(xp.sum(T[i, ...])):g}")
         return T
 
     def cost_and_gradient(self, xp, Z, T):
@@ -150,7 +156,9 @@ class SigmoidCrossEntropy(Loss):
         """Targets in [0, 1]: shape (n,) for one output, (n, C) for C independent outputs."""
         T = super().targets(xp, y, n_outputs, dtype)
         if T.shape[0] and bool(xp.any((T < 0) | (T > 1))):
-            raise BackpropError(f"y for {self.name} must lie in [0, 1]")
+            raise BackpropError(
+                f"y for {self.name} must lie in [0, 1]; got values from {float(xp.min(T)):g} "
+                f"to {float(xp.max(T)):g}")
         return T
 
     def cost_and_gradient(self, xp, Z, T):
@@ -191,4 +199,5 @@ def get(loss) -> Loss:
         return loss
     if isinstance(loss, str) and loss.lower() in LOSSES:
         return LOSSES[loss.lower()]()
-    raise BackpropError(f"loss must be a Loss or one of {', '.join(LOSSES)}; got {loss!r}")
+    error = BackpropError if isinstance(loss, str) else BackpropTypeError
+    raise error(f"loss must be a Loss or one of {', '.join(LOSSES)}; got {loss!r}")

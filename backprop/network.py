@@ -12,6 +12,7 @@ from . import losses as _losses
 from .device import Random, resolve
 from .errors import BackpropError, BackpropTypeError
 from .layers import Dense
+from .optim import check_number
 
 
 class Sequential:
@@ -23,9 +24,13 @@ class Sequential:
     """
 
     def __init__(self, layers, device="cpu", dtype="float32", seed=0):
+        if not isinstance(layers, (list, tuple)) or not layers or not all(
+                isinstance(layer, Dense) for layer in layers):
+            raise BackpropTypeError(
+                f"layers must be a non-empty list of bp.Dense layers; got {layers!r}")
         layers = list(layers)
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise BackpropTypeError("layers must be a non-empty list of bp.Dense layers")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
         for l, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
             if a.n_out != b.n_in:
                 raise BackpropError(
@@ -72,16 +77,20 @@ class Sequential:
                 f"{name} must hold floating-point features; got dtype {X.dtype} "
                 f"(scale integer data first, e.g. X / 255 for pixels)")
         if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            hint = " (one sample? pass it as a row of shape (1, n))" if X.ndim == 1 else ""
             raise BackpropError(
-                f"{name} must have shape (n_samples, {self.n_inputs}); got {tuple(X.shape)}")
+                f"{name} must have shape (n_samples, {self.n_inputs}); got {tuple(X.shape)}{hint}")
         # A finite sum proves every entry finite, in one pass and without a temporary
         # array; only a non-finite sum (NaN, ±Inf or an overflow) needs the element check.
         if not bool(xp.isfinite(xp.sum(X))) and not bool(xp.all(xp.isfinite(X))):
-            raise BackpropError(f"{name} contains NaN or Inf values")
+            bad = int(xp.sum(xp.astype(~xp.isfinite(X), xp.int64)))
+            raise BackpropError(f"{name} must contain only finite values; got {bad} NaN/Inf entries")
         return xp.astype(X, self.dtype) if X.dtype != self.dtype else X
 
     def targets(self, y, loss, n_samples: int, name="y"):
         """``y`` converted by ``loss`` to a float target matrix T on the model's device."""
+        if n_samples == 0:
+            raise BackpropError(f"{name} needs at least one sample to evaluate a cost; got 0 rows")
         y = self.backend.asarray(y, name=name)
         if y.ndim == 0 or y.shape[0] != n_samples:
             raise BackpropError(
@@ -128,6 +137,8 @@ class Sequential:
         J is a 0-d array on the model's device (``float(J)`` reads it).
         """
         loss = _losses.get(loss)
+        check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
+        weight_decay = float(weight_decay)
         with self.backend.context():
             X = self.inputs(X)
             T = self.targets(y, loss, X.shape[0])

@@ -1,6 +1,19 @@
-"""Backends every core test runs on: NumPy, array_api_strict (two devices) and CuPy (GPU)."""
+"""Backend fixtures.
 
+``device``: the core suite's backends — NumPy, array_api_strict on its default device and
+on ``Device("device1")`` (which catches arrays created on the wrong device), and CuPy
+(marked ``gpu``, skipped without CuPy and a GPU).
+
+``any_backend``: issue 6's breadth — NumPy, array_api_strict, PyTorch CPU tensors and JAX
+(through array-api-compat, each skipped when not installed) and CuPy (``gpu``). Select one
+with ``pytest -k numpy`` / ``-k array_api_strict`` / ``-k torch`` / ``-k jax`` / ``-k cupy``.
+"""
+
+from __future__ import annotations
+
+import importlib
 import importlib.util
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -40,3 +53,43 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@dataclass(frozen=True)
+class AnyBackend:
+    """How a test builds a model on a backend and moves arrays to and from it."""
+
+    name: str
+    module: object      # the array library's own module (numpy, torch, ...)
+
+    @property
+    def device(self):
+        """The ``device`` argument of `Sequential` for this backend."""
+        return {"numpy": "cpu", "cupy": "cuda"}.get(self.name, self.module)
+
+    def asarray(self, a):
+        """A native array of this backend holding the NumPy array ``a`` (same dtype)."""
+        if self.name == "numpy":
+            return np.asarray(a)
+        return self.module.asarray(np.asarray(a))
+
+    @staticmethod
+    def to_numpy(x):
+        from backprop.device import to_host
+        return to_host(x)
+
+
+def _load(name):
+    module = pytest.importorskip(name)
+    if name == "cupy" and not _gpu_available():
+        pytest.skip("no CUDA GPU visible")
+    if name == "jax":
+        module.config.update("jax_enable_x64", True)   # float64 models need it
+        module = importlib.import_module("jax.numpy")
+    return module
+
+
+@pytest.fixture(params=["numpy", "array_api_strict", "torch", "jax",
+                        pytest.param("cupy", marks=pytest.mark.gpu)])
+def any_backend(request):
+    return AnyBackend(request.param, _load(request.param))

@@ -38,26 +38,30 @@ def _targets(loss, rng, n):
 
 
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-4)])
-@pytest.mark.parametrize("hidden, loss, momentum, decay, batch", [
-    ("relu", "cross_entropy", 0.0, 0.0, 16),
-    ("relu", "cross_entropy", 0.9, 0.01, 16),
-    ("relu", "cross_entropy", 0.0, 0.05, None),
-    ("tanh", "mse", 0.5, 0.0, 10),
-    ("sigmoid", "sigmoid_cross_entropy", 0.0, 0.01, 7),
-    ("arctan", "mse", 0.9, 0.02, 1),
+@pytest.mark.parametrize("hidden, loss, sgd, batch", [
+    ("relu", "cross_entropy", {}, 16),
+    ("relu", "cross_entropy", {"momentum": 0.9, "weight_decay": 0.01}, 16),
+    ("relu", "cross_entropy", {"weight_decay": 0.05}, None),
+    ("relu", "cross_entropy", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, 8),
+    ("relu", "cross_entropy", {"lr": "schedule", "momentum": 0.5}, 8),
+    ("tanh", "mse", {"momentum": 0.5}, 10),
+    ("sigmoid", "sigmoid_cross_entropy", {"weight_decay": 0.01}, 7),
+    ("arctan", "mse", {"momentum": 0.9, "weight_decay": 0.02}, 1),
 ])
-def test_fast_path_matches_reference(monkeypatch, rng, dtype, rtol, hidden, loss, momentum,
-                                     decay, batch):
+def test_fast_path_matches_reference(monkeypatch, rng, dtype, rtol, hidden, loss, sgd, batch):
     X, y = rng.normal(size=(45, 6)), _targets(loss, rng, 45)
     runs = []
     for reference in (True, False):
-        opt = bp.SGD(0.1, momentum=momentum, weight_decay=decay)
+        kwargs = dict(sgd, lr=bp.StepDecay(0.2, every=5, factor=0.5)) \
+            if sgd.get("lr") == "schedule" else dict(sgd, lr=0.1)
+        opt = bp.SGD(**kwargs)
         net, h = _train(monkeypatch, reference, hidden, loss, opt, dtype, X, y,
                         epochs=3, batch_size=batch, validation_data=(X[:9], y[:9]),
                         eval_every=4)
-        # a second call continues from the optimizer's state (momentum velocity)
+        # a second call continues from the optimizer's state (velocity, step count t)
         h2 = bp.fit(net, loss, opt, X, y, epochs=1, batch_size=batch, seed=1)
         runs.append((host(net.get_flat()), h, h2))
+        assert opt.t == h.iterations + h2.iterations
     (theta_ref, h_ref, h2_ref), (theta_fast, h_fast, h2_fast) = runs
     assert theta_fast.dtype == np.dtype(dtype)
     np.testing.assert_allclose(theta_fast, theta_ref, rtol=rtol, atol=rtol)
@@ -80,8 +84,8 @@ def test_fast_path_is_chosen_only_for_numpy_and_plain_sgd():
         pass
 
     extended = bp.SGD(0.1)
-    extended.nesterov = True                 # a field the fast path does not implement
-    for opt in (Custom(0.1), extended):
+    extended.lookahead = 2                   # a field the fast path does not implement
+    for opt in (Custom(0.1), extended, bp.Adam(0.01)):
         assert type(fastpath.training_step(numpy_net, loss, opt, 0.0)) is fastpath.ReferenceStep
 
 

@@ -118,7 +118,7 @@ def test_fit_argument_errors(rng, kwargs, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"lr": 0}, "lr must be a number > 0; got 0"),
+    ({"lr": 0}, "lr must be a number > 0 or a schedule; got 0"),
     ({"lr": 0.1, "momentum": 1.0}, r"momentum must be a number in \[0, 1\); got 1.0"),
     ({"lr": 0.1, "weight_decay": -1}, "weight_decay must be a number >= 0; got -1"),
 ])
