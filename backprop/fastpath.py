@@ -1,4 +1,4 @@
-"""The training step of `fit`: the array-API reference and a NumPy fast path.
+"""The training step of `fit` (array-API reference and NumPy fast path), and `predict`.
 
 `ReferenceStep` is Algorithm 6.1 followed by the optimizer's update, written for any
 array-API namespace; it is what every backend runs unless a fast path claims it.
@@ -17,6 +17,8 @@ check it against the reference), organised for a CPU:
   operands, which OpenBLAS does faster than with a transposed one;
 * a mini-batch is gathered straight into a cache-sized buffer from the epoch's
   permutation instead of copying the whole permuted data set every epoch.
+
+`predict` runs the forward pass (6.24) on NumPy in row blocks with reused buffers.
 
 During `fit`, the fast path updates the layers' W and b in place. It first replaces
 them with private (column-major) copies, so arrays a caller obtained before `fit` keep
@@ -134,7 +136,7 @@ class NumpyStep(ReferenceStep):
         seed 000's λW). With momentum μ: v ← μ v + (dW + λW), W ← W − γ v (Nesterov:
         W ← W − γ(dW + λW + μ v)). γ is the optimizer's rate at its step count t.
         """
-        net, loss, layers, xp = self.net, self.loss, self.net.layers, self.net.xp
+        loss, layers, xp = self.loss, self.net.layers, self.net.xp
         lr, decay, momentum = self.optimizer.rate(), self.weight_decay, self.optimizer.momentum
         Zs, dQs, ones = self._buffers.get(X.shape[0]) or self._allocate(X.shape[0])
         Qs = [X]
