@@ -445,6 +445,12 @@ def report(args, res):
         f"data: {bp_res['source']}; load average at start/end: {res['load'][0]} / {res['load'][1]}",
         f"GEMM rate (large square sgemm, best of 5): {floor['gflops']:.1f} GFLOP/s",
     ]
+    if args.device == "cuda":
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+        lines.append(f"GPU: {name.decode() if isinstance(name, bytes) else name}, "
+                     f"CuPy {cupy.__version__}")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
             lines.append(f"note: {var}={os.environ[var]} is set (it can slow OpenBLAS)")
