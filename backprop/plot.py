@@ -73,11 +73,12 @@ def _hidden_and_output(net, X):
         return to_host(Zs[0]), to_host(Qs[1]), to_host(Qs[-1])
 
 
-def fit_1d(net, x, y, path=None, n_grid=200):
+def fit_1d(net, x, y, path=None, n_grid=200, ax=None):
     """A network with one input and one output on 1-D data, as Figure 5.3.
 
     Data points in blue, the network function in red and the outputs of the first
-    hidden layer's units dashed. Returns the figure (``path`` saves it).
+    hidden layer's units dashed. Returns the figure (``path`` saves it); with ``ax``,
+    draws into that matplotlib axes instead of a new figure (e.g. one panel of a grid).
     """
     x = np.asarray(to_host(x), dtype=np.float64).reshape(-1)
     y = np.asarray(to_host(y), dtype=np.float64).reshape(-1)
@@ -87,7 +88,10 @@ def fit_1d(net, x, y, path=None, n_grid=200):
             f"{net.n_inputs} input(s), {net.n_outputs} output(s), {x.shape[0]} x, {y.shape[0]} y")
     grid = np.linspace(x.min(), x.max(), n_grid)
     _, hidden, out = _hidden_and_output(net, grid.reshape(-1, 1).astype(np.float32))
-    fig, (ax,) = _figure(1)
+    if ax is None:
+        fig, (ax,) = _figure(1)
+    else:
+        fig = ax.figure
     if len(net.layers) > 1:
         for k in range(hidden.shape[1]):
             ax.plot(grid, hidden[:, k], linestyle="--", color=HIDDEN, linewidth=1,

@@ -19,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import backprop as bp  # noqa: E402
+from backprop import plot  # noqa: E402
 from backprop.device import to_host  # noqa: E402
 from backprop.synthetic import CURVES, curve  # noqa: E402
 
@@ -37,13 +38,6 @@ def fit_curve(name, epochs=3000, device="cpu", seed=0, make_optimizer=None):
     return net, (X, y), mse, history
 
 
-def hidden_outputs(net, x):
-    """The three hidden units' outputs q = tanh(W⁽¹⁾x + b⁽¹⁾) on the grid ``x``."""
-    with net.backend.context():
-        Qs, _ = net.forward(net.inputs(x))
-    return to_host(Qs[1])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Figure 5.3: function approximation")
     parser.add_argument("--device", default="cpu")
@@ -53,27 +47,20 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(9, 7))
-    grid = np.linspace(-1, 1, 201)[:, None]
+    fig = Figure(figsize=(9, 7), layout="constrained")
+    axes = fig.subplots(2, 2)
     results = {}
     print(f"1-3-1 tanh network, N = 50, full-batch SGD lr 0.1 momentum 0.9, {args.epochs} epochs")
     for ax, name in zip(axes.ravel(), CURVES):
         net, (X, y), mse, _ = fit_curve(name, args.epochs, args.device)
         results[name] = mse
         print(f"  {TITLES[name]:<15} mean squared error {mse:.2e}")
-        ax.plot(X[:, 0], y[:, 0], "o", color="tab:blue", ms=4)
-        ax.plot(grid[:, 0], to_host(net.predict(grid))[:, 0], color="tab:red", lw=2)
-        ax.plot(grid[:, 0], hidden_outputs(net, grid), "--", lw=1)
+        plot.fit_1d(net, X, y, ax=ax)
         ax.set(title=f"{TITLES[name]}  (MSE {mse:.1e})", xlim=(-1, 1))
     fig.suptitle("Figure 5.3: 3 tanh hidden units, linear output")
-    fig.tight_layout()
     fig.savefig(out / "fig5_3_curves.png", dpi=110)
-    plt.close(fig)
     print(f"figure: {out / 'fig5_3_curves.png'}")
     return results
 
