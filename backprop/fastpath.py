@@ -10,8 +10,11 @@ check it against the reference), organised for a CPU:
   no large temporaries (fresh memory costs page faults on every step);
 * the backward pass is linear in the output error dZ⁽ᴸ⁾, so multiplying that small
   (n_b, M) array by −γ makes every dW of line 18 come out as −γ dW: the update
-  W ← W − γ dW (6.23a) is then one in-place addition, with no γ·dW temporary;
-* softmax cross-entropy and its output error are computed in one fused pass;
+  W ← W − γ dW (6.23a) is then one in-place addition, with no γ·dW temporary; for a
+  large W (plain SGD) even that pass goes: BLAS adds the product straight into W
+  (`blas.accumulate`, β = 1 − γλ), so dW is never stored;
+* softmax cross-entropy, its output error and the batch's misclassification count
+  (which `fit` records) are computed together, in few passes over the (n_b, M) output;
 * ReLU is applied in place and its derivative read from Q (Q > 0 ⇔ Z > 0);
 * W is stored column-major (same shape and values), so Q Wᵀ multiplies two row-major
   operands, which OpenBLAS does faster than with a transposed one;
