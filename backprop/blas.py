@@ -59,7 +59,6 @@ GEMM = _load()
 
 def _operand(M, order):
     """(op, leading dimension) of a 2-D array M read in ``order``, or None if not strided so."""
-    rows, cols = M.shape
     unit = M.itemsize
     inner, outer = (1, 0) if order == _ROW else (0, 1)     # the axis that must be unit-stride
     if M.shape[inner] == 1 or M.strides[inner] == unit:
