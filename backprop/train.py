@@ -129,12 +129,12 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
             guard = Guard(net)
             costs, errors, val = [], [], []
             for stop, Xb, Tb in step.batches(X, T, order, n_b):
-                J, out = step(Xb, Tb)
+                J, error = step(Xb, Tb)
                 t += 1
                 if bar is not None:
                     bar.update()
                 costs.append(J)
-                errors.append(loss.errors(xp, out, Tb))
+                errors.append(error)
                 last = epoch == epochs - 1 and stop == n
                 if validation_data is not None and (t % eval_every == 0 or last):
                     out_v = net.loss_input(Xv, loss)

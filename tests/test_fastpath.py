@@ -48,7 +48,13 @@ def _targets(loss, rng, n):
     ("sigmoid", "sigmoid_cross_entropy", {"weight_decay": 0.01}, 7),
     ("arctan", "mse", {"momentum": 0.9, "weight_decay": 0.02}, 1),
 ])
-def test_fast_path_matches_reference(monkeypatch, rng, dtype, rtol, hidden, loss, sgd, batch):
+@pytest.mark.parametrize("in_product", [False, True])
+def test_fast_path_matches_reference(monkeypatch, rng, dtype, rtol, hidden, loss, sgd, batch,
+                                     in_product):
+    """``in_product``: plain SGD updates every W inside its dW product (`blas.accumulate`),
+    as it does for large layers; otherwise only layers of ≥ `_IN_PRODUCT` entries do."""
+    if in_product:
+        monkeypatch.setattr(fastpath, "_IN_PRODUCT", 0)
     X, y = rng.normal(size=(45, 6)), _targets(loss, rng, 45)
     runs = []
     for reference in (True, False):
@@ -69,7 +75,7 @@ def test_fast_path_matches_reference(monkeypatch, rng, dtype, rtol, hidden, loss
         np.testing.assert_allclose(a.cost, b.cost, rtol=rtol, atol=rtol)
         np.testing.assert_allclose(a.val_cost, b.val_cost, rtol=rtol, atol=rtol)
         assert a.val_iteration == b.val_iteration
-        assert len(a.error) == len(b.error)
+        np.testing.assert_array_equal(a.error, b.error)     # misclassification rates
 
 
 def test_fast_path_is_chosen_only_for_numpy_and_plain_sgd():
@@ -117,13 +123,14 @@ def test_lr_changed_between_fits_is_used(monkeypatch, rng):
     np.testing.assert_allclose(thetas[1], thetas[0], rtol=1e-10)
 
 
-def _traced_steps(rng, n_steps):
+def _traced_steps(rng, n_steps, momentum):
     """Memory traced by tracemalloc around ``n_steps`` fast steps on MNIST-sized layers."""
     net = bp.Sequential([bp.Dense(784, 200, "relu"), bp.Dense(200, 10, "softmax")])
     loss = bp.SoftmaxCrossEntropy()
     X = net.inputs(rng.random((400, 784)))
     T = net.targets(rng.integers(0, 10, 400), loss, 400)
-    step = fastpath.training_step(net, loss, bp.SGD(0.1, momentum=0.9, weight_decay=1e-4), 1e-4)
+    step = fastpath.training_step(net, loss, bp.SGD(0.1, momentum=momentum, weight_decay=1e-4),
+                                  1e-4)
     order = rng.permutation(400)
     for _, Xb, Tb in step.batches(X, T, order, 100):      # warm-up: buffers and velocity
         step(Xb, Tb)
@@ -140,9 +147,10 @@ def _traced_steps(rng, n_steps):
     return current - start, peak - start, net.layers[0].W.nbytes
 
 
-def test_fast_step_allocates_no_large_temporaries_and_does_not_grow(rng):
-    grown_10, peak, w_bytes = _traced_steps(rng, 10)
-    grown_40, _, _ = _traced_steps(rng, 40)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])     # 0: W⁽¹⁾ updated inside its product
+def test_fast_step_allocates_no_large_temporaries_and_does_not_grow(rng, momentum):
+    grown_10, peak, w_bytes = _traced_steps(rng, 10, momentum)
+    grown_40, _, _ = _traced_steps(rng, 40, momentum)
     # a step allocates only small arrays (the (n_b, 10) output, masks): far below one W⁽¹⁾
     assert peak < w_bytes / 4
     # memory kept grows only by the per-step cost scalars that are kept, not by buffers
