@@ -10,6 +10,8 @@ float32 in [0, 1] for images, labels int64), which `fit` moves to the model's de
 * `mnist` — the four standard IDX files from ``data_dir``, the cache directory or a
   public mirror (downloaded with pooch and checked against their SHA-256).
 * `load_csv` — features and a label column from a CSV file.
+* the seeds' synthetic problems, from `backprop.synthetic`: `xor` (seed 001),
+  `curve` (Figure 5.3) and `two_class` with its Bayes posterior (Figure 5.4).
 
 MNIST (LeCun, Cortes, Burges) is available under CC BY-SA 3.0.
 """
@@ -26,6 +28,7 @@ from urllib.request import url2pathname
 import numpy as np
 
 from .errors import BackpropError
+from .synthetic import curve, two_class, two_class_posterior, xor  # noqa: F401 (re-exported)
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz":

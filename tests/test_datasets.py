@@ -198,3 +198,12 @@ def test_load_csv_errors(tmp_path, text, column, message):
     path.write_text(text)
     with pytest.raises(bp.BackpropError, match=message):
         bp.datasets.load_csv(path, label_column=column)
+
+
+def test_synthetic_problems_are_reachable_from_datasets():
+    from backprop import synthetic
+
+    X, y = bp.datasets.xor()
+    np.testing.assert_array_equal(X, synthetic.xor()[0])
+    assert y.ravel().tolist() == [0, 1, 1, 0]
+    assert bp.datasets.curve is synthetic.curve and bp.datasets.two_class is synthetic.two_class
