@@ -7,7 +7,7 @@ on the whole mini-batch in matrix form (6.28) and returns J(θ) and, per layer,
 
 from __future__ import annotations
 
-from . import fastpath
+from .device import fastpath
 from . import losses as _losses
 from .device import Random, resolve
 from .errors import BackpropError, BackpropTypeError

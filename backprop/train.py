@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 
-from . import fastpath
+from .device import fastpath
 from . import losses as _losses
 from . import optim as _optim
 from .device import Random, to_host

@@ -162,7 +162,8 @@ class Channel:
 
 def run_backprop(args, X, y, channel):
     import backprop as bp
-    from backprop import fastpath, train
+    from backprop import train
+    from backprop.device import fastpath
 
     channel.send(ready=True)
     if args.reference:                     # the array-API path on NumPy: "before" figures

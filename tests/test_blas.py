@@ -1,9 +1,9 @@
-"""`backprop.blas.accumulate`: C ← β·C + A·B in place, against NumPy's own product."""
+"""`backprop.device.blas.accumulate`: C ← β·C + A·B in place, against NumPy's own product."""
 
 import numpy as np
 import pytest
 
-from backprop import blas
+from backprop.device import blas
 
 
 def _view(rng, shape, dtype, layout):

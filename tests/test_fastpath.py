@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import fastpath
+from backprop.device import fastpath
 from helpers import host
 
 

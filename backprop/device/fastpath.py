@@ -37,9 +37,9 @@ import array_api_compat
 import numpy as np
 
 from . import blas
-from .activations import ACTIVATIONS, IDENTITY
-from .losses import SoftmaxCrossEntropy
-from .optim import SGD
+from ..activations import ACTIVATIONS, IDENTITY
+from ..losses import SoftmaxCrossEntropy
+from ..optim import SGD
 
 _RELU = ACTIVATIONS["relu"]     # specialised by identity: a user's h named "relu" is not it
 _SOFTMAX = ACTIVATIONS["softmax"]

@@ -1,7 +1,10 @@
 """The device boundary: which array namespace and device the model's arrays live on.
 
-This is the one module (with data loading) that knows about NumPy and CuPy by name.
-Everything else receives a `Backend` and does its math through ``backend.xp``.
+This package (with data loading) is the one place that knows about NumPy and CuPy by
+name. Everything else receives a `Backend` and does its math through ``backend.xp``.
+Besides this module it holds the backend-specific fast paths that `fit` and `predict`
+may pick instead of the array-API reference: `fastpath` (the NumPy training step and
+forward pass) and `blas` (the BLAS call it uses to update W inside a product).
 
 * ``"cpu"`` → NumPy (through ``array_api_compat.numpy``);
 * ``"cuda"`` / ``"cuda:N"`` → CuPy on GPU ``N`` (an error, never a silent CPU
@@ -26,7 +29,7 @@ import array_api_compat
 import array_api_compat.numpy
 import numpy as np
 
-from .errors import BackpropError, BackpropTypeError
+from ..errors import BackpropError, BackpropTypeError
 
 DTYPES = ("float32", "float64")
 
