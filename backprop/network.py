@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .device import fastpath
 from . import losses as _losses
+from .activations import ACTIVATIONS
 from .device import Random, resolve
 from .errors import BackpropError, BackpropTypeError
 from .layers import Dense
@@ -121,8 +122,12 @@ class Sequential:
         return Qs, Zs
 
     def folds(self, loss) -> bool:
-        """True if the last activation is the loss's link, so the loss takes Z⁽ᴸ⁾ (eq. 11.6)."""
-        return self.layers[-1].activation.name == loss.link
+        """True if the last activation is the loss's link, so the loss takes Z⁽ᴸ⁾ (eq. 11.6).
+
+        Compared by identity with the built-in activation: a user's (h, dh) pair whose h
+        happens to be named ``sigmoid`` is differentiated through, never assumed canonical.
+        """
+        return self.layers[-1].activation is ACTIVATIONS[loss.link]
 
     def loss_input(self, X, loss):
         """What the loss is evaluated on: Z⁽ᴸ⁾ if the link folds into the loss, else Q⁽ᴸ⁾."""

@@ -97,3 +97,20 @@ def test_canonical_pairing_folds_the_link(rng):
     assert float(J1) == float(J2)
     np.testing.assert_array_equal(host(logits.flatten(g1)), host(probs.flatten(g2)))
     np.testing.assert_allclose(host(probs(X)), 1 / (1 + np.exp(-host(logits(X)))))
+
+
+def test_user_activation_named_like_the_link_is_not_folded(rng):
+    """A user's h called ``sigmoid`` goes through the chain rule: here it is tanh, and
+    sigmoid cross-entropy then takes tanh(Z) as its logits."""
+    def sigmoid(Z):         # deliberately misnamed
+        return np.tanh(Z)
+
+    net = bp.Sequential([bp.Dense(3, 2, (sigmoid, lambda Z: 1 - np.tanh(Z) ** 2))],
+                        dtype="float64")
+    assert not net.folds(bp.SigmoidCrossEntropy())
+    X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
+    J = float(net.backprop(X, y, bp.SigmoidCrossEntropy())[0])
+    Q = np.tanh(X @ host(net.layers[0].W).T)
+    P = 1 / (1 + np.exp(-Q))
+    assert J == pytest.approx(-np.sum(y * np.log(P) + (1 - y) * np.log(1 - P)) / 5, rel=1e-12)
+    assert bp.gradcheck(net, bp.SigmoidCrossEntropy(), X, y) < 1e-6

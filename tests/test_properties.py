@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import backprop as bp
 from backprop.activations import ACTIVATIONS
+from tests.helpers import random_theta
 
 FEW = settings(max_examples=15, deadline=None)
 LOSSES = {"mse": None, "cross_entropy": "softmax", "sigmoid_cross_entropy": "sigmoid"}
@@ -37,6 +38,7 @@ def test_gradcheck_passes(data, loss, n, weight_decay):
     net = data.draw(networks(dtype=st.just("float64"), min_outputs=min_outputs))
     rng = np.random.default_rng(n)
     X = rng.normal(size=(n, net.n_inputs))
+    random_theta(net, rng, scale=1.0, X=X)      # no ReLU input within 0.01 of its kink
     M = net.n_outputs
     y = {"mse": rng.normal(size=(n, M)), "cross_entropy": rng.integers(0, M, size=n),
          "sigmoid_cross_entropy": rng.uniform(size=(n, M))}[loss]
