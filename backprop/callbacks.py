@@ -7,9 +7,8 @@ epoch's values have been read back to the host, never inside the training step.
 
 from __future__ import annotations
 
-from .errors import BackpropError
+from .errors import BackpropError, check_number
 from .io import save_checkpoint
-from .optim import check_number
 
 
 class EarlyStopping:

@@ -1,9 +1,13 @@
-"""The library's own error type: every check on user input raises it.
+"""The library's own error type, which every check on user input raises, and the
+checks shared by many entry points (numbers and positive ints).
 
 `BackpropError` is a `ValueError` so that ``except ValueError`` keeps working;
 `BackpropTypeError` is also a `TypeError`, for arguments of the wrong kind.
 Messages name the argument, what was expected and what was given.
 """
+
+import math
+import numbers
 
 
 class BackpropError(ValueError):
@@ -24,3 +28,21 @@ class DivergenceError(BackpropError):
     def __init__(self, message, *, epoch, iteration, history):
         super().__init__(message)
         self.epoch, self.iteration, self.history = epoch, iteration, history
+
+
+def check_number(name, value, ok, expected):
+    """Raise unless ``value`` is a finite real number (not bool) with ``ok(value)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BackpropTypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or not ok(value):
+        raise BackpropError(f"{name} must be {expected}; got {value!r}")
+
+
+def check_positive_int(name, value, allow_none=False):
+    """Raise unless ``value`` is an int ≥ 1 (not bool), or None when ``allow_none``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BackpropTypeError(f"{name} must be a positive int; got {value!r}")
+    if value < 1:
+        raise BackpropError(f"{name} must be a positive int; got {value}")

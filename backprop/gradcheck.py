@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from . import losses as _losses
 from .device import Random, to_host
-from .errors import BackpropError
-from .optim import check_number
+from .errors import BackpropError, check_number
 
 
 def gradcheck(net, loss, X, y, weight_decay=0.0, eps=None, max_params=None, seed=0) -> float:

@@ -18,8 +18,7 @@ device → host read per trial step.
 from __future__ import annotations
 
 from .device import to_host
-from .errors import BackpropError
-from .optim import check_number
+from .errors import check_number, check_positive_int
 
 
 class LineSearch:
@@ -42,8 +41,7 @@ class LineSearch:
         check_number("shrink", shrink, lambda v: 0 < v < 1, "a number in (0, 1)")
         check_number("grow", grow, lambda v: v >= 1, "a number >= 1")
         check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
-        if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
-            raise BackpropError(f"max_trials must be a positive int; got {max_trials!r}")
+        check_positive_int("max_trials", max_trials)
         self.lr, self.c, self.shrink, self.grow = lr, c, shrink, grow
         self.max_trials, self.weight_decay = max_trials, weight_decay
         self.steps = []

@@ -7,13 +7,11 @@ on the whole mini-batch in matrix form (6.28) and returns J(θ) and, per layer,
 
 from __future__ import annotations
 
-from .device import fastpath
 from . import losses as _losses
 from .activations import ACTIVATIONS
-from .device import Random, resolve
-from .errors import BackpropError, BackpropTypeError
+from .device import Random, fastpath, resolve
+from .errors import BackpropError, BackpropTypeError, check_number
 from .layers import Dense
-from .optim import check_number
 
 
 class Sequential:

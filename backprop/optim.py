@@ -14,17 +14,8 @@ L2 term), so every optimizer minimises the reported cost.
 from __future__ import annotations
 
 import math
-import numbers
 
-from .errors import BackpropError, BackpropTypeError
-
-
-def check_number(name, value, ok, expected):
-    """Raise unless ``value`` is a finite real number (not bool) with ``ok(value)``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BackpropTypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or not ok(value):
-        raise BackpropError(f"{name} must be {expected}; got {value!r}")
+from .errors import BackpropError, BackpropTypeError, check_number
 
 
 class StepDecay:

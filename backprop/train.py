@@ -13,12 +13,11 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 
-from .device import fastpath
 from . import losses as _losses
 from . import optim as _optim
-from .device import Random, to_host
+from .device import Random, fastpath, to_host
 from .divergence import Guard
-from .errors import BackpropError, BackpropTypeError
+from .errors import BackpropError, BackpropTypeError, check_positive_int
 
 
 @dataclass
@@ -64,15 +63,6 @@ def _at(values, i):
     return values[i] if i < len(values) else ""
 
 
-def _positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BackpropTypeError(f"{name} must be a positive int; got {value!r}")
-    if value < 1:
-        raise BackpropError(f"{name} must be a positive int; got {value}")
-
-
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
         eval_every=100, seed=0, callbacks=(), progress=False, initial_epoch=0,
         history=None) -> History:
@@ -95,13 +85,13 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     """
     loss = _losses.get(loss)
     optimizer = _optim.get(optimizer)
-    _positive_int("epochs", epochs)
+    check_positive_int("epochs", epochs)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) \
             or not 0 <= initial_epoch < epochs:
         raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
                             f"got {initial_epoch!r}")
-    _positive_int("batch_size", batch_size, allow_none=True)
-    _positive_int("eval_every", eval_every)
+    check_positive_int("batch_size", batch_size, allow_none=True)
+    check_positive_int("eval_every", eval_every)
     xp = net.xp
     with net.backend.context():
         X = net.inputs(X)
