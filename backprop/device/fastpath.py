@@ -157,10 +157,7 @@ class NumpyStep(ReferenceStep):
         Zs, dQs, ones, offsets = self._buffers.get(X.shape[0]) or self._allocate(X.shape[0])
         Qs = [X]
         for layer, Z in zip(layers[:-1], Zs):      # hidden layers, into the row buffers
-            np.matmul(Qs[-1], layer.W.T, out=Z)
-            Z += layer.b
-            h = layer.activation
-            Qs.append(np.maximum(Z, 0.0, out=Z) if h is _RELU else h.forward(xp, Z))
+            Qs.append(_hidden(xp, layer, Qs[-1], Z))
         last = layers[-1]
         Z_L = np.matmul(Qs[-1], last.W.T, out=Zs[-1])
         Z_L += last.b
@@ -230,6 +227,16 @@ class NumpyStep(ReferenceStep):
             layer.b -= lr * vb
 
 
+def _hidden(xp, layer, Q, Z):
+    """A hidden layer's output h(Q Wᵀ + bᵀ) (6.24b) with Z computed into the buffer ``Z``;
+    ReLU is applied in place, so then the buffer holds Q⁽ˡ⁾ (and Q > 0 ⇔ Z > 0)."""
+    np.matmul(Q, layer.W.T, out=Z)
+    Z += layer.b
+    if layer.activation is _RELU:
+        return np.maximum(Z, 0.0, out=Z)
+    return layer.activation.forward(xp, Z)
+
+
 def _softmax_cross_entropy(Z, T, scale, offsets, ones):
     """`SoftmaxCrossEntropy.cost_and_gradient` (6.20, 6.26b) with dZ multiplied by ``scale``,
     and its `errors`; returns ``(J, dZ, error rate)``.
@@ -274,10 +281,7 @@ def predict(net, X):
         stop = min(start + _BLOCK, n)
         Q = X[start:stop]
         for layer, H in zip(net.layers[:-1], hidden):
-            Z = np.matmul(Q, layer.W.T, out=H[:stop - start])
-            Z += layer.b
-            Q = np.maximum(Z, 0.0, out=Z) if layer.activation is _RELU else \
-                layer.activation.forward(xp, Z)
+            Q = _hidden(xp, layer, Q, H[:stop - start])
         Z = np.matmul(Q, last.W.T, out=out[start:stop])
         Z += last.b
         if last.activation is _SOFTMAX:
