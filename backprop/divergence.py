@@ -28,10 +28,8 @@ class Guard:
     """A device copy of ``net``'s θ taken at the start of an epoch, and the check at its end."""
 
     def __init__(self, net):
-        xp = net.xp
         self.net = net
-        self.params = [(xp.asarray(layer.W, copy=True), xp.asarray(layer.b, copy=True))
-                       for layer in net.layers]
+        self.theta = net.get_flat()             # a copy: the NumPy fast path updates in place
 
     def check(self, history, n_iterations: int, epoch: int, optimizer):
         """Raise `DivergenceError` (after restoring θ) if the epoch that just ended diverged.
@@ -50,8 +48,7 @@ class Guard:
         else:
             iteration = first + bad
             what = f"the cost became {costs[bad]} at iteration {iteration}"
-        for layer, (W, b) in zip(self.net.layers, self.params):
-            layer.W, layer.b = W, b
+        self.net.set_flat(self.theta)
         lr = getattr(optimizer, "lr", None)
         advice = f"a smaller learning rate than lr={lr}" if lr is not None else \
             "a smaller learning rate"
