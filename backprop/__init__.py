@@ -6,7 +6,7 @@ The formulas follow the derivations in the project's seed documents; docstrings
 cite their equations, e.g. Algorithm 6.1 and (6.24)–(6.27).
 """
 
-from . import datasets, optim
+from . import datasets, ops, optim
 from .activations import Activation
 from .callbacks import Checkpoint, EarlyStopping
 from .errors import BackpropError, BackpropTypeError, DivergenceError
@@ -16,14 +16,15 @@ from .layers import Dense
 from .linesearch import LineSearch
 from .losses import Loss, SigmoidCrossEntropy, SoftmaxCrossEntropy, SquaredError
 from .network import Sequential
-from .optim import SGD, Adam, Cosine, StepDecay
+from .optim import SGD, Adam, Cosine, PerSample, StepDecay
 from .train import History, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "Adam", "BackpropError", "BackpropTypeError", "Checkpoint", "Cosine", "Dense",
-    "DivergenceError", "EarlyStopping", "History", "LineSearch", "Loss", "SGD", "Sequential",
+    "DivergenceError", "EarlyStopping", "History", "LineSearch", "Loss", "PerSample", "SGD",
+    "Sequential",
     "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "StepDecay", "datasets", "fit",
-    "gradcheck", "load", "load_checkpoint", "optim", "save", "save_checkpoint",
+    "gradcheck", "load", "load_checkpoint", "ops", "optim", "save", "save_checkpoint",
 ]

@@ -2,77 +2,88 @@
 
 Each `Activation` maps the pre-activation ``Z`` to ``Q = h(Z)`` (6.24b) and, in the
 backward pass, the incoming gradient ``dQ`` to ``dZ = dQ ⊙ h′(Z)`` (6.27a). The
-backward step receives both ``Z`` and the cached ``Q``, so h′ can be written from
-whichever is cheaper (σ′ = Q(1 − Q), tanh′ = 1 − Q²). Softmax acts on whole rows,
-so its backward step is the Jacobian-vector product rather than an element-wise h′.
-
-All functions take the namespace ``xp`` of their arrays: no NumPy in here.
+built-in ones are operations of the backend (`backprop.ops`): ``ops.relu`` and
+``ops.relu_backward``, ``ops.sigmoid`` … Their backward step reads whichever of Z and
+Q gives h′ more cheaply (σ′ = Q(1 − Q), tanh′ = 1 − Q², ReLU′ = 𝕀{Q > 0}); when it
+reads only Q, the forward step may overwrite Z with Q (`needs_Z` is False). Softmax acts
+on whole rows, so its backward step is the Jacobian-vector product rather than an
+element-wise h′.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Callable
-
 from .errors import BackpropError, BackpropTypeError
 
 
-@dataclass(frozen=True)
 class Activation:
-    """h and its backward step. ``forward(xp, Z) → Q``; ``backward(xp, dQ, Z, Q) → dZ``."""
+    """A built-in h: ``forward(ops, Z, out) → Q`` and ``backward(ops, dQ, Z, Q, out) → dZ``
+    run the backend operations ``ops.<name>`` and ``ops.<name>_backward``."""
 
-    name: str
-    forward: Callable
-    backward: Callable
+    def __init__(self, name, needs_Z=False):
+        self.name = name
+        #: True if h′ is computed from Z, so Z must survive the forward pass
+        self.needs_Z = needs_Z
+
+    def forward(self, ops, Z, out=None):
+        """Q = h(Z) (6.24b, Algorithm 6.1 line 5)."""
+        return getattr(ops, self.name)(Z, out=out)
+
+    def backward(self, ops, dQ, Z, Q, out=None):
+        """dZ = dQ ⊙ h′(Z) (6.27a, line 16)."""
+        return getattr(ops, self.name + "_backward")(dQ, Z if self.needs_Z else Q, out=out)
+
+    def __reduce__(self):
+        return get, (self.name,)
 
     def __repr__(self):
         return f"Activation({self.name!r})"
 
 
-def sigmoid(xp, Z):
-    """σ(z) = 1/(1 + e^(−z)), evaluated without overflow: e^(−|z|) is at most 1."""
-    e = xp.exp(-xp.abs(Z))
-    return xp.where(Z >= 0, 1 / (1 + e), e / (1 + e))
+class Identity(Activation):
+    """h(z) = z: the output layer of a regression, or of logits."""
+
+    def __init__(self):
+        super().__init__("identity")
+
+    def forward(self, ops, Z, out=None):
+        return Z
+
+    def backward(self, ops, dQ, Z, Q, out=None):
+        return dQ
 
 
-def softmax(xp, Z):
-    """Row-wise softmax (6.15), shifted by the row maximum so exp never overflows."""
-    E = xp.exp(Z - xp.max(Z, axis=1, keepdims=True))
-    return E / xp.sum(E, axis=1, keepdims=True)
+class Custom(Activation):
+    """A user's element-wise pair: ``h(Z)`` and its derivative ``dh(Z)``, written with the
+    array's own operators or namespace; the backward step is dQ ⊙ dh(Z) (6.27a)."""
+
+    def __init__(self, h, dh):
+        super().__init__(getattr(h, "__name__", "custom"), needs_Z=True)
+        self.h, self.dh = h, dh
+
+    def forward(self, ops, Z, out=None):
+        return ops.into(self.h(Z), out)
+
+    def backward(self, ops, dQ, Z, Q, out=None):
+        return ops.into(dQ * self.dh(Z), out)
+
+    def __reduce__(self):
+        return Custom, (self.h, self.dh)
+
+    def __repr__(self):
+        return f"Activation(custom {self.name!r})"
 
 
-def _arctan_backward(xp, dQ, Z, Q):
-    """dQ ⊙ σ′(Z) with σ′(z) = 1/(π(1 + z²)) (seed 004, eq. 6.27a).
-
-    z is clipped to ±1e18 first so that z² cannot overflow in float32: exact up to there,
-    and beyond it σ′ is ≤ 3.2e-37 instead of smaller still.
-    """
-    Zc = xp.clip(Z, -1e18, 1e18)
-    return dQ / (math.pi * (1 + Zc * Zc))
-
-
-def _relu_backward(xp, dQ, Z, Q):
-    return xp.where(Z > 0, dQ, 0.0)
-
-
-def _softmax_backward(xp, dQ, Z, Q):
-    """dZ = Q ⊙ (dQ − ⟨dQ, Q⟩): the softmax Jacobian diag(q) − q qᵀ applied row by row."""
-    return Q * (dQ - xp.sum(dQ * Q, axis=1, keepdims=True))
-
-
-IDENTITY = Activation("identity", lambda xp, Z: Z, lambda xp, dQ, Z, Q: dQ)
+IDENTITY = Identity()
 
 ACTIVATIONS = {
     a.name: a
     for a in (
         IDENTITY,
-        Activation("relu", lambda xp, Z: xp.maximum(Z, 0.0), _relu_backward),
-        Activation("sigmoid", sigmoid, lambda xp, dQ, Z, Q: dQ * (Q * (1 - Q))),
-        Activation("tanh", lambda xp, Z: xp.tanh(Z), lambda xp, dQ, Z, Q: dQ * (1 - Q * Q)),
-        # Seed 004: σ(x) = arctan(x)/π + 1/2, σ′(x) = 1/(π(1 + x²)).
-        Activation("arctan", lambda xp, Z: xp.atan(Z) / math.pi + 0.5, _arctan_backward),
-        Activation("softmax", softmax, _softmax_backward),
+        Activation("relu"),
+        Activation("sigmoid"),
+        Activation("tanh"),
+        Activation("arctan", needs_Z=True),     # seed 004: σ(x) = arctan(x)/π + ½
+        Activation("softmax"),
     )
 }
 ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
@@ -88,9 +99,7 @@ def get(activation) -> Activation:
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, tuple) and len(activation) == 2 and all(map(callable, activation)):
-        h, dh = activation
-        name = getattr(h, "__name__", "custom")
-        return Activation(name, lambda xp, Z: h(Z), lambda xp, dQ, Z, Q: dQ * dh(Z))
+        return Custom(*activation)
     if activation is None:
         return IDENTITY
     if isinstance(activation, str):

@@ -7,7 +7,7 @@ epoch's values have been read back to the host, never inside the training step.
 
 from __future__ import annotations
 
-from .errors import BackpropError, check_number
+from .errors import check_number
 from .io import save_checkpoint
 
 
@@ -15,11 +15,14 @@ class EarlyStopping:
     """Stop when the validation cost has not improved for ``patience`` epochs.
 
     An improvement is a cost below the best so far by more than ``min_delta``. The cost
-    used for an epoch is the validation cost at its last iteration, so ``fit`` needs
-    ``validation_data`` and an ``eval_every`` that divides the iterations per epoch (or
-    equals it). With ``restore_best`` the network gets back the weights of the best epoch
-    at the end of training (a copy of θ kept on the device; no host transfer).
+    used for an epoch is the validation cost at its last iteration, which `fit` computes
+    for callbacks that declare ``needs_validation`` (whatever ``eval_every`` is); it
+    refuses to start without ``validation_data``. With ``restore_best`` the network gets
+    back the weights of the best epoch at the end of training (a copy of θ kept on the
+    device; no host transfer).
     """
+
+    needs_validation = True
 
     def __init__(self, patience=5, min_delta=0.0, restore_best=True):
         check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1,
@@ -33,11 +36,6 @@ class EarlyStopping:
         self.stopped_epoch = None
 
     def on_epoch_end(self, epoch, history, net):
-        if not history.val_iteration or history.val_iteration[-1] != history.iterations:
-            raise BackpropError(
-                "EarlyStopping needs the validation cost at the end of every epoch: pass "
-                "validation_data to fit and an eval_every that divides the iterations per "
-                f"epoch (iteration {history.iterations} has no validation value)")
         cost = history.val_cost[-1]
         if cost < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = cost, epoch, 0

@@ -284,10 +284,8 @@ def _scores(net, loss, X, y):
     with net.backend.context():
         Xd = net.inputs(X)
         T = net.targets(y, loss, Xd.shape[0])
-        out = net.loss_input(Xd, loss)
-        cost = float(to_host(loss.cost(net.xp, out, T)))
-        errors = loss.errors(net.xp, out, T)
-        return cost, None if errors is None else float(to_host(errors))
+        cost, error = net.evaluate(Xd, T, loss)
+        return float(to_host(cost)), None if error is None else float(to_host(error))
 
 
 def _print_scores(net, loss, name, X, y):

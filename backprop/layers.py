@@ -45,9 +45,10 @@ class Dense:
         self.W = backend.asarray(W, name="W", dtype=dtype)
         self.b = backend.xp.zeros(self.n_out, dtype=dtype, device=backend.device)
 
-    def forward(self, Q):
+    def forward(self, ops, Q, out=None):
         """Pre-activation Z = Q Wᵀ + bᵀ (Algorithm 6.1 line 4; 6.14 with samples in rows)."""
-        return Q @ self.W.T + self.b
+        Z = ops.gemm(Q, self.W, trans_b=True, out=out)
+        return ops.add_bias(Z, self.b, out=Z)
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

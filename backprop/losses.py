@@ -1,10 +1,14 @@
 """Cost functions J(θ) and the output error dZ⁽ᴸ⁾ that starts the backward pass.
 
 A loss receives the network's output ``Z`` (n_b rows) and the targets ``T`` (as
-returned by `Loss.targets`) and returns the mean cost over the mini-batch and its
-gradient ``dZ = ∂J/∂Z``. That gradient already carries the 1/n_b of the mean, so
-by linearity the backward pass yields Algorithm 6.1's dW = dZᵀQ/n_b (line 18) and
-db = mean dZ (line 19) as plain sums.
+returned by `Loss.targets`) and returns, through the backend's operations
+(`backprop.ops`), the mean cost over the mini-batch, its gradient ``dZ = ∂J/∂Z`` and,
+for classification, the misclassification rate. The gradient already carries the
+1/n_b of the mean, so by linearity the backward pass yields Algorithm 6.1's
+dW = dZᵀQ/n_b (line 18) and db = mean dZ (line 19) as plain sums.
+
+Sample weights s₁ … s_n make the mean a weighted one, J = Σᵢ sᵢ Lᵢ / Σᵢ sᵢ; they reach
+the loss normalised, wᵢ = sᵢ / Σⱼ sⱼ (``weights``; None is wᵢ = 1/n_b).
 
 Each loss has a *link*, the output activation it is canonical with (seed 000,
 eq. 11.6): identity for squared error, softmax for softmax cross-entropy, sigmoid
@@ -19,12 +23,12 @@ from __future__ import annotations
 
 import array_api_compat
 
-from .activations import sigmoid, softmax
+from .activations import ACTIVATIONS
 from .errors import BackpropError, BackpropTypeError
 
 
 class Loss:
-    """Base class: ``cost_and_gradient(xp, Z, T) → (J, dZ)`` with J averaged over rows."""
+    """Base class: ``evaluate(ops, Z, T) → (J, dZ, error)`` with J averaged over rows."""
 
     name = "loss"
     link = "identity"
@@ -46,17 +50,22 @@ class Loss:
             raise BackpropError("y must contain only finite values; got NaN or Inf entries")
         return T
 
-    def cost(self, xp, Z, T):
+    def evaluate(self, ops, Z, T, *, weights=None, scale=1.0, out=None):
+        """``(J, dZ, error)``: the (weighted) mean cost, its gradient ∂J/∂Z multiplied by
+        ``scale``, and the misclassification rate (None for regression losses).
+
+        ``weights``: normalised sample weights (see the module docstring); ``out``: a
+        buffer for dZ. A scale of −γ turns dZ into the start of an SGD step (`fit`).
+        """
+        raise NotImplementedError
+
+    def cost(self, ops, Z, T):
         """Mean cost J over the rows of Z."""
-        return self.cost_and_gradient(xp, Z, T)[0]
+        return self.evaluate(ops, Z, T)[0]
 
-    def output(self, xp, Z):
+    def output(self, ops, Z):
         """The prediction ŷ = link(Z) for the loss's input Z."""
-        return Z
-
-    def errors(self, xp, Z, T):
-        """Misclassification rate of Z against T (classification losses only), else None."""
-        return None
+        return ACTIVATIONS[self.link].forward(ops, Z)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -74,13 +83,9 @@ class SquaredError(Loss):
     def __init__(self, half: bool = False):
         self.half = half
 
-    def cost_and_gradient(self, xp, Z, T):
-        n_b = Z.shape[0]
-        R = Z - T
-        scale = 0.5 if self.half else 1.0
-        J = scale * xp.sum(R * R) / n_b
-        dZ = R * ((1.0 if self.half else 2.0) / n_b)
-        return J, dZ
+    def evaluate(self, ops, Z, T, *, weights=None, scale=1.0, out=None):
+        J, dZ = ops.squared_error(Z, T, half=self.half, weights=weights, scale=scale, out=out)
+        return J, dZ, None
 
     def __repr__(self):
         return f"SquaredError(half={self.half})"
@@ -123,20 +128,8 @@ class SoftmaxCrossEntropy(Loss):
                 f"{float(xp.min(T[i, ...])):g} and sum {float(xp.sum(T[i, ...])):g}")
         return T
 
-    def cost_and_gradient(self, xp, Z, T):
-        n_b = Z.shape[0]
-        S = Z - xp.max(Z, axis=1, keepdims=True)
-        log_P = S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))
-        J = -xp.sum(T * log_P) / n_b
-        dZ = (xp.exp(log_P) - T) / n_b
-        return J, dZ
-
-    def output(self, xp, Z):
-        return softmax(xp, Z)
-
-    def errors(self, xp, Z, T):
-        wrong = xp.argmax(Z, axis=1) != xp.argmax(T, axis=1)
-        return xp.mean(xp.astype(wrong, Z.dtype))
+    def evaluate(self, ops, Z, T, *, weights=None, scale=1.0, out=None):
+        return ops.softmax_cross_entropy(Z, T, weights=weights, scale=scale, out=out)
 
 
 class SigmoidCrossEntropy(Loss):
@@ -161,20 +154,11 @@ class SigmoidCrossEntropy(Loss):
                 f"to {float(xp.max(T)):g}")
         return T
 
-    def cost_and_gradient(self, xp, Z, T):
-        n_b = Z.shape[0]
-        terms = xp.maximum(Z, 0.0) - T * Z + xp.log1p(xp.exp(-xp.abs(Z)))
-        J = xp.sum(terms) / n_b
-        dZ = (sigmoid(xp, Z) - T) / n_b
-        return J, dZ
-
-    def output(self, xp, Z):
-        return sigmoid(xp, Z)
-
-    def errors(self, xp, Z, T):
-        """Fraction of outputs on the wrong side of ½ (the error rate for one output)."""
-        wrong = (Z > 0) != (T > 0.5)
-        return xp.mean(xp.astype(wrong, Z.dtype))
+    def evaluate(self, ops, Z, T, *, weights=None, scale=1.0, out=None):
+        """The error rate is the fraction of outputs on the wrong side of ½ (for one
+        output, the misclassification rate)."""
+        J, dZ = ops.sigmoid_cross_entropy(Z, T, weights=weights, scale=scale, out=out)
+        return J, dZ, ops.threshold_errors(Z, T, weights=weights)
 
 
 def one_hot(xp, labels, n_classes: int, dtype):

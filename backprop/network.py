@@ -8,10 +8,12 @@ on the whole mini-batch in matrix form (6.28) and returns J(θ) and, per layer,
 from __future__ import annotations
 
 from . import losses as _losses
+from . import ops as _ops
 from .activations import ACTIVATIONS
-from .device import Random, fastpath, resolve
+from .device import Random, resolve
 from .errors import BackpropError, BackpropTypeError, check_number
 from .layers import Dense
+from .ops import Workspace
 
 
 class Sequential:
@@ -37,6 +39,7 @@ class Sequential:
                     f"{l + 1} expects {b.n_in} inputs")
         self.layers = layers
         self.backend = resolve(device)
+        self.ops = _ops.for_backend(self.backend)
         self.dtype = self.backend.dtype(dtype)
         rng = Random(seed)
         with self.backend.context():
@@ -68,7 +71,11 @@ class Sequential:
 
     # -- inputs ---------------------------------------------------------------------
     def inputs(self, X, name="X"):
-        """``X`` as a (n, n_inputs) array of the model's dtype on the model's device."""
+        """``X`` as a (n, n_inputs) array of the model's dtype on the model's device.
+
+        Finiteness is checked on the array the model will compute on, after the cast:
+        float64 data beyond float32's range are refused for a float32 model.
+        """
         X = self.backend.asarray(X, name=name)
         xp = self.xp
         if not xp.isdtype(X.dtype, "real floating"):
@@ -79,12 +86,17 @@ class Sequential:
             hint = " (one sample? pass it as a row of shape (1, n))" if X.ndim == 1 else ""
             raise BackpropError(
                 f"{name} must have shape (n_samples, {self.n_inputs}); got {tuple(X.shape)}{hint}")
-        # A finite sum proves every entry finite, in one pass and without a temporary
-        # array; only a non-finite sum (NaN, ±Inf or an overflow) needs the element check.
-        if not bool(xp.isfinite(xp.sum(X))) and not bool(xp.all(xp.isfinite(X))):
-            bad = int(xp.sum(xp.astype(~xp.isfinite(X), xp.int64)))
+        cast = xp.astype(X, self.dtype) if X.dtype != self.dtype else X
+        if not _all_finite(xp, cast):
+            bad = _count_nonfinite(xp, cast)
+            too_large = bad - _count_nonfinite(xp, X)
+            if too_large:
+                raise BackpropError(
+                    f"{name} has {too_large} values too large for {self.dtype} (|x| > "
+                    f"{float(xp.finfo(self.dtype).max):.3g}): scale the data or use "
+                    f"dtype='float64'")
             raise BackpropError(f"{name} must contain only finite values; got {bad} NaN/Inf entries")
-        return xp.astype(X, self.dtype) if X.dtype != self.dtype else X
+        return cast
 
     def targets(self, y, loss, n_samples: int, name="y"):
         """``y`` converted by ``loss`` to a float target matrix T on the model's device."""
@@ -101,22 +113,56 @@ class Sequential:
     def predict(self, X):
         """The network's output Q⁽ᴸ⁾ = h(Z⁽ᴸ⁾) for the rows of X (6.24); logits if h = identity."""
         with self.backend.context():
-            return fastpath.predict(self, self.inputs(X))
+            return self.output(self.inputs(X))
 
     __call__ = predict
 
-    def forward(self, X, fold_last=False):
+    def output(self, X, ws=None):
+        """Q⁽ᴸ⁾ for device rows X (6.24) without caching the pass (no checks).
+
+        On a buffered backend the rows go through in blocks of ``ops.block_rows`` whose
+        hidden activations live in reused buffers, and each block's output is written
+        straight into the result; a functional backend takes all rows in one pass.
+        """
+        ops, last = self.ops, self.layers[-1]
+        n = X.shape[0]
+        out = ops.buffer((n, last.n_out), self.dtype)
+        if out is None:
+            return self.forward(X)[0][-1]
+        ws = Workspace(ops) if ws is None else ws
+        block = ops.block_rows or max(n, 1)
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            Q = X[start:stop, ...]
+            for l, layer in enumerate(self.layers[:-1], start=1):
+                Z = layer.forward(ops, Q, out=ws.get(("Z", l), (stop - start, layer.n_out),
+                                                     self.dtype))
+                Q = layer.activation.forward(ops, Z, out=Z)
+            Z = last.forward(ops, Q, out=out[start:stop, ...])
+            last.activation.forward(ops, Z, out=Z)
+        return out
+
+    def forward(self, X, fold_last=False, ws=None):
         """Forward propagation (Algorithm 6.1 lines 1–6) caching Q⁽⁰⁾…Q⁽ᴸ⁾ and Z⁽¹⁾…Z⁽ᴸ⁾.
 
         With ``fold_last`` the last activation is not applied (line 5 skipped for l = L):
-        the loss applies it itself, from the logits. Returns ``(Qs, Zs)``.
+        the loss applies it itself, from the logits. Returns ``(Qs, Zs)``. With a
+        workspace ``ws`` the arrays are written into its buffers, and an activation whose
+        backward step reads only Q overwrites Z with Q (then ``Zs[l]`` is ``Qs[l + 1]``).
         """
-        xp = self.xp
+        ops, L, n = self.ops, len(self.layers), X.shape[0]
         Qs, Zs = [X], []
         for l, layer in enumerate(self.layers, start=1):
-            Z = layer.forward(Qs[-1])
+            Z = layer.forward(ops, Qs[-1], out=_buffer(ws, ("Z", l), (n, layer.n_out), self.dtype))
             Zs.append(Z)
-            Qs.append(Z if fold_last and l == len(self.layers) else layer.activation.forward(xp, Z))
+            h = layer.activation
+            if fold_last and l == L:
+                Qs.append(Z)
+            elif ws is None:
+                Qs.append(h.forward(ops, Z))
+            else:
+                out = ws.get(("Q", l), (n, layer.n_out), self.dtype) if h.needs_Z else Z
+                Qs.append(h.forward(ops, Z, out=out))
         return Qs, Zs
 
     def folds(self, loss) -> bool:
@@ -127,17 +173,30 @@ class Sequential:
         """
         return self.layers[-1].activation is ACTIVATIONS[loss.link]
 
-    def loss_input(self, X, loss):
-        """What the loss is evaluated on: Z⁽ᴸ⁾ if the link folds into the loss, else Q⁽ᴸ⁾."""
-        return self.forward(X, fold_last=self.folds(loss))[0][-1]
+    def evaluate(self, X, T, loss, weight_decay=0.0, weights=None, ws=None):
+        """``(J, error)`` for device arrays X and prepared targets T (forward pass and
+        loss only): the mean cost (plus λ/2 Σₗ‖W⁽ˡ⁾‖² when ``weight_decay`` = λ > 0) and
+        the misclassification rate (None for regression losses), as 0-d device arrays."""
+        fold = self.folds(loss)
+        Z = self.forward(X, fold_last=fold, ws=ws)[0][-1]
+        J, _, error = loss.evaluate(self.ops, Z, T, weights=weights,
+                                    out=_buffer(ws, "dZ", tuple(Z.shape), self.dtype))
+        return self._penalised(J, weight_decay), error
+
+    def _penalised(self, J, weight_decay):
+        """J + λ/2 Σₗ‖W⁽ˡ⁾‖² (seed 000, §11.3), or J when λ = 0."""
+        if not weight_decay:
+            return J
+        return J + (weight_decay / 2) * sum(self.ops.sum_squares(layer.W) for layer in self.layers)
 
     # -- Algorithm 6.1 --------------------------------------------------------------
-    def backprop(self, X, y, loss, weight_decay=0.0):
+    def backprop(self, X, y, loss, weight_decay=0.0, sample_weight=None):
         """Algorithm 6.1 on one mini-batch: mean cost J(θ) and [(dW⁽ˡ⁾, db⁽ˡ⁾)] per layer.
 
         ``weight_decay = λ > 0`` adds λ/2 Σₗ‖W⁽ˡ⁾‖² to J and λW⁽ˡ⁾ to dW⁽ˡ⁾ (seed 000, §11.3;
         biases are not decayed; λ multiplies the *mean* cost, it is not divided by n).
-        J is a 0-d array on the model's device (``float(J)`` reads it).
+        ``sample_weight`` (n non-negative numbers, not all 0) makes J the weighted mean
+        Σᵢ sᵢLᵢ / Σᵢ sᵢ. J is a 0-d array on the model's device (``float(J)`` reads it).
         """
         loss = _losses.get(loss)
         check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
@@ -145,41 +204,75 @@ class Sequential:
         with self.backend.context():
             X = self.inputs(X)
             T = self.targets(y, loss, X.shape[0])
-            return self.gradients(X, T, loss, weight_decay)[:2]
+            weights = self.sample_weights(sample_weight, X.shape[0])
+            if weights is not None:
+                weights = weights / self.xp.sum(weights)
+            return self.gradients(X, T, loss, weight_decay, weights=weights,
+                                  ws=Workspace(self.ops))[:2]
 
-    def gradients(self, X, T, loss, weight_decay=0.0):
+    def sample_weights(self, sample_weight, n_samples, name="sample_weight"):
+        """``sample_weight`` as a (n,) array of the model's dtype on its device, or None."""
+        if sample_weight is None:
+            return None
+        xp = self.xp
+        s = self.backend.asarray(sample_weight, name=name)
+        if s.ndim != 1 or s.shape[0] != n_samples:
+            raise BackpropError(f"{name} must have shape ({n_samples},), one weight per "
+                                f"sample; got shape {tuple(s.shape)}")
+        if not (xp.isdtype(s.dtype, "real floating") or xp.isdtype(s.dtype, "integral")):
+            raise BackpropTypeError(f"{name} must hold numbers; got dtype {s.dtype}")
+        s = xp.astype(s, self.dtype)
+        if not _all_finite(xp, s) or bool(xp.any(s < 0)):
+            raise BackpropError(f"{name} must hold finite numbers >= 0")
+        if not bool(xp.any(s > 0)):
+            raise BackpropError(f"{name} must not be all zero")
+        return s
+
+    def gradients(self, X, T, loss, weight_decay=0.0, weights=None, ws=None, rate=None):
         """Algorithm 6.1 for device arrays ``X`` and prepared targets ``T`` (no checks).
 
-        Returns ``(J, grads, out)`` where ``out`` is what the loss was evaluated on
-        (see `loss_input`), so callers can score the mini-batch without a second pass.
+        Returns ``(J, grads, error)``: the cost, [(dW⁽ˡ⁾, db⁽ˡ⁾)] per layer and the
+        mini-batch's misclassification rate (None for regression losses), measured before
+        any update. ``weights``: normalised sample weights (`backprop.losses`); ``ws``: a
+        `Workspace` whose buffers receive the arrays (the gradients included).
 
         Forward: lines 1–6. Cost and output error: lines 7–13 (the loss). Backward,
         for l = L, …, 1: dZ = dQ ⊙ h′(Z) (line 16, 6.27a; skipped when the loss folds
-        the last activation), dW = dZᵀQ⁽ˡ⁻¹⁾ (line 18), db = Σᵢ dZᵢ (line 19), and
-        dQ⁽ˡ⁻¹⁾ = dZ W (line 17, 6.27b), not computed for l = 1 where nobody needs it.
-        The 1/n_b of lines 18–19 is already in the loss's dZ⁽ᴸ⁾.
+        the last activation), dQ⁽ˡ⁻¹⁾ = dZ W (line 17, 6.27b; not for l = 1, where nobody
+        needs it), dW = dZᵀQ⁽ˡ⁻¹⁾ (line 18) and db = Σᵢ dZᵢ (line 19). The 1/n_b of
+        lines 18–19 is already in the loss's dZ⁽ᴸ⁾.
+
+        With a learning ``rate`` γ the gradient step θ ← θ − γ∇θJ (6.23a) is taken inside
+        the backward pass instead, and ``grads`` is None: dZ⁽ᴸ⁾ is scaled by −γ, so line 18
+        yields −γ dW and W ← (1 − γλ)W + (−γ dZ)ᵀQ⁽ˡ⁻¹⁾ is one gemm with β = 1 − γλ, taken
+        after dQ⁽ˡ⁻¹⁾ has used the old W. This writes W and b in place on the buffered
+        backends: `fit` does it on the copies it owns.
         """
-        xp = self.xp
+        ops, layers, L, n = self.ops, self.layers, len(self.layers), X.shape[0]
         fold = self.folds(loss)
-        Qs, Zs = self.forward(X, fold_last=fold)
-        J, dQ = loss.cost_and_gradient(xp, Qs[-1], T)
+        Qs, Zs = self.forward(X, fold_last=fold, ws=ws)
+        J, dQ, error = loss.evaluate(ops, Qs[-1], T, weights=weights,
+                                     scale=1.0 if rate is None else -rate,
+                                     out=_buffer(ws, "dZ", (n, self.n_outputs), self.dtype))
+        J = self._penalised(J, weight_decay)
         grads = []
-        for l in range(len(self.layers), 0, -1):
-            layer = self.layers[l - 1]
-            if l == len(self.layers) and fold:
-                dZ = dQ
-            else:
-                dZ = layer.activation.backward(xp, dQ, Zs[l - 1], Qs[l])
-            dW = dZ.T @ Qs[l - 1]
-            db = xp.sum(dZ, axis=0)
-            if weight_decay:
-                dW = dW + weight_decay * layer.W
-            grads.append((dW, db))
+        for l in range(L, 0, -1):
+            layer = layers[l - 1]
+            dZ = dQ if l == L and fold else layer.activation.backward(ops, dQ, Zs[l - 1], Qs[l],
+                                                                      out=dQ)
             if l > 1:
-                dQ = dZ @ layer.W
-        if weight_decay:
-            J = J + (weight_decay / 2) * sum(xp.sum(layer.W * layer.W) for layer in self.layers)
-        return J, grads[::-1], Qs[-1]
+                dQ = ops.gemm(dZ, layer.W, out=_buffer(ws, ("dQ", l - 1), (n, layer.n_in),
+                                                       self.dtype))
+            if rate is None:
+                dW = ops.gemm(dZ, Qs[l - 1], trans_a=True, out=_like(ws, ("dW", l), layer.W))
+                if weight_decay:
+                    dW = ops.add_scaled(dW, weight_decay, layer.W)
+                grads.append((dW, ops.sum_rows(dZ, out=_like(ws, ("db", l), layer.b))))
+            else:
+                layer.W = ops.gemm(dZ, Qs[l - 1], trans_a=True, beta=1.0 - rate * weight_decay,
+                                   out=layer.W)
+                layer.b = ops.sum_rows(dZ, beta=1.0, out=layer.b)
+        return J, (grads[::-1] if rate is None else None), error
 
     # -- θ (6.17) ---------------------------------------------------------------------
     def get_flat(self):
@@ -189,6 +282,15 @@ class Sequential:
         offset + j·U⁽ˡ⁾ + i, where offset counts the parameters of the layers before.
         """
         return self.flatten([(layer.W, layer.b) for layer in self.layers])
+
+    def parameters(self) -> list:
+        """[W⁽¹⁾, b⁽¹⁾, …, W⁽ᴸ⁾, b⁽ᴸ⁾]: the model's own arrays (not copies)."""
+        return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    def set_parameters(self, params):
+        """Make ``params`` (in the order of `parameters`) the model's arrays, without copying."""
+        for l, layer in enumerate(self.layers):
+            layer.W, layer.b = params[2 * l], params[2 * l + 1]
 
     def flatten(self, pairs):
         """Concatenate per-layer (W, b) pairs, e.g. the gradients, in the order of θ (6.17)."""
@@ -214,3 +316,23 @@ class Sequential:
     def __repr__(self):
         layers = ", ".join(map(repr, self.layers))
         return f"Sequential([{layers}], device={self.device!r}, dtype={self.dtype})"
+
+
+def _buffer(ws, name, shape, dtype):
+    """The workspace's buffer, or None without a workspace."""
+    return None if ws is None else ws.get(name, shape, dtype)
+
+
+def _like(ws, name, x):
+    return None if ws is None else ws.like(name, x)
+
+
+def _all_finite(xp, X) -> bool:
+    """True if every entry of X is finite (one read-back). A finite sum proves it in one
+    pass without a temporary; only a non-finite sum (NaN, ±Inf or an overflow of the sum
+    itself) needs the element-wise check."""
+    return bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X)))
+
+
+def _count_nonfinite(xp, X) -> int:
+    return int(xp.sum(xp.astype(~xp.isfinite(X), xp.int64)))

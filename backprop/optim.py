@@ -1,21 +1,29 @@
 """Gradient-descent optimizers: the parameter update (6.21), (6.23).
 
-An optimizer's ``step(net, grads)`` takes the per-layer (dW, db) of Algorithm 6.1 and
-updates every layer's W and b. Updates build new arrays (``W = W − γ dW``) rather than
-writing in place, so backends with immutable arrays (JAX) are correct too.
+An optimizer's update is written once on the backend operations (`backprop.ops`:
+``sgd_update``, ``momentum_update``, ``adam_update``). ``step(net, grads)`` applies it
+with the reference operations, which build new arrays: nothing a caller holds (the
+model's arrays, the gradients) is written. `fit` applies the same update with the
+model's own operations through ``apply``, in place on the NumPy/CuPy arrays it owns
+(`backprop.step`). Plain SGD can say more: its update θ ← θ − γ dθ may be taken inside
+the backward pass itself (``fusable_rate``; see `Sequential.gradients`).
 
 The learning rate γ is a number or a schedule: a callable of the optimizer's step
 count t = 0, 1, 2, … (`StepDecay`, `Cosine`), evaluated on the host (a Python float,
 no device read). ``weight_decay`` is never applied by the optimizer itself: `fit`
-passes it to `Sequential.backprop`, which adds λW to dW and λ/2‖W‖² to J (seed 000's
-L2 term), so every optimizer minimises the reported cost.
+passes it to `Sequential.gradients`, which adds λW to dW and λ/2‖W‖² to J (seed 000's
+L2 term), so every optimizer minimises the reported cost. It is a number λ, or a
+callable of the mini-batch's total sample weight (its size without sample weights),
+such as `PerSample` for scikit-learn's convention.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 from .errors import BackpropError, BackpropTypeError, check_number
+from .ops import Ops
 
 
 class StepDecay:
@@ -51,6 +59,27 @@ class Cosine:
         return f"Cosine(lr={self.lr}, steps={self.steps}, lr_min={self.lr_min})"
 
 
+class PerSample:
+    """λ = α / Σᵢ sᵢ: an L2 penalty ½α‖W‖² on the *summed* cost of a mini-batch.
+
+    scikit-learn's MLP adds ½·alpha·‖W‖² to the sum of the batch's (weighted) losses and
+    divides everything by the batch's total sample weight Σᵢ sᵢ (its size without
+    sample weights). On `backprop`'s mean cost that is λ/2‖W‖² with λ = α/Σᵢ sᵢ, which
+    differs for a shorter last batch: pass ``weight_decay=PerSample(alpha)`` to get it
+    exactly, batch by batch.
+    """
+
+    def __init__(self, alpha):
+        check_number("alpha", alpha, lambda v: v >= 0, "a number >= 0")
+        self.alpha = float(alpha)
+
+    def __call__(self, batch_weight: float) -> float:
+        return self.alpha / batch_weight
+
+    def __repr__(self):
+        return f"PerSample({self.alpha})"
+
+
 class Optimizer:
     """Common part: the learning rate (number or schedule), λ, the step count t and state."""
 
@@ -59,27 +88,52 @@ class Optimizer:
     def __init__(self, lr, weight_decay):
         if not callable(lr):
             check_number("lr", lr, lambda v: v > 0, "a number > 0 or a schedule")
-        check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
+        if not callable(weight_decay):
+            check_number("weight_decay", weight_decay, lambda v: v >= 0,
+                         "a number >= 0 or a callable of the batch weight")
         # Python floats: a NumPy float64 scalar would promote float32 parameters.
         self.lr = lr if callable(lr) else float(lr)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = weight_decay if callable(weight_decay) else float(weight_decay)
         self.t = 0
         for name in self.buffers:
             setattr(self, name, None)
 
     def rate(self) -> float:
         """γ for the current step t (the schedule's value, or the constant rate)."""
-        return float(self.lr(self.t)) if callable(self.lr) else self.lr
+        if not callable(self.lr):
+            return self.lr
+        return _positive(f"the learning-rate schedule {self.lr!r} at step t={self.t}",
+                         self.lr(self.t), "a number >= 0", zero=True)
+
+    def decay(self, batch_weight) -> float:
+        """λ for a mini-batch of total sample weight ``batch_weight`` (its size)."""
+        if not callable(self.weight_decay):
+            return self.weight_decay
+        return _positive(f"the weight decay {self.weight_decay!r}",
+                         self.weight_decay(batch_weight), "a number >= 0", zero=True)
+
+    def fusable_rate(self):
+        """γ if this step's update is θ ← θ − γ dθ, which the backward pass may then take
+        inside the dW product (`Sequential.gradients` with ``rate``); None otherwise."""
+        return None
 
     def step(self, net, grads):
-        """Update every layer's (W, b) from its gradients (dW, db); then t ← t + 1."""
+        """Update every layer's (W, b) from its gradients (dW, db) with new arrays (the
+        reference operations: nothing the caller holds is written); then t ← t + 1."""
+        self.apply(Ops(net.backend), net, grads)
+
+    def apply(self, ops, net, grads):
+        """`step` with the operations ``ops``: the buffered ones update the parameters and
+        the state in place and consume ``grads`` (`fit` passes its own buffers)."""
         flat = [g for pair in grads for g in pair]
-        deltas = self.deltas(net.xp, flat, self.rate())
-        params = [p for layer in net.layers for p in (layer.W, layer.b)]
-        for l, layer in enumerate(net.layers):
-            layer.W = params[2 * l] - deltas[2 * l]
-            layer.b = params[2 * l + 1] - deltas[2 * l + 1]
+        net.set_parameters(self.update(ops, net.parameters(), flat, self.rate()))
         self.t += 1
+
+    def own_state(self, ops):
+        """Give the state arrays (velocity, moments) to ``ops`` for in-place updates."""
+        for name in self.buffers:
+            if getattr(self, name) is not None:
+                setattr(self, name, [ops.own(a) for a in getattr(self, name)])
 
     def state_dict(self):
         """``(scalars, buffers)``: the step count and the per-parameter buffers (W1, b1, …)."""
@@ -111,17 +165,19 @@ class SGD(Optimizer):
             raise BackpropError("nesterov=True needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
-    def deltas(self, xp, grads, lr):
+    def fusable_rate(self):
+        return None if self.momentum else self.rate()
+
+    def update(self, ops, params, grads, lr):
+        """θ ← θ − γ dθ, or the momentum update (`ops.momentum_update`) per parameter."""
         if not self.momentum:
-            return [lr * g for g in grads]
-        mu = self.momentum
+            return [ops.sgd_update(p, g, lr) for p, g in zip(params, grads)]
         if self.velocity is None:
-            self.velocity = grads
-        else:
-            self.velocity = [mu * v + g for v, g in zip(self.velocity, grads)]
-        if self.nesterov:
-            return [lr * (g + mu * v) for v, g in zip(self.velocity, grads)]
-        return [lr * v for v in self.velocity]
+            self.velocity = [ops.zeros_like(p) for p in params]
+        updated = [ops.momentum_update(p, v, g, lr, self.momentum, self.nesterov)
+                   for p, v, g in zip(params, self.velocity, grads)]
+        self.velocity = [v for _, v in updated]
+        return [p for p, _ in updated]
 
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}"
@@ -145,17 +201,16 @@ class Adam(Optimizer):
         check_number("eps", eps, lambda v: v > 0, "a number > 0")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def deltas(self, xp, grads, lr):
-        b1, b2 = self.beta1, self.beta2
+    def update(self, ops, params, grads, lr):
+        """`ops.adam_update` per parameter at step t + 1."""
         if self.m is None:
-            self.m = [(1 - b1) * g for g in grads]
-            self.v = [(1 - b2) * (g * g) for g in grads]
-        else:
-            self.m = [b1 * m + (1 - b1) * g for m, g in zip(self.m, grads)]
-            self.v = [b2 * v + (1 - b2) * (g * g) for v, g in zip(self.v, grads)]
-        t = self.t + 1
-        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-        return [(lr / c1) * m / (xp.sqrt(v / c2) + self.eps) for m, v in zip(self.m, self.v)]
+            self.m = [ops.zeros_like(p) for p in params]
+            self.v = [ops.zeros_like(p) for p in params]
+        updated = [ops.adam_update(p, m, v, g, lr, self.beta1, self.beta2, self.eps, self.t + 1)
+                   for p, m, v, g in zip(params, self.m, self.v, grads)]
+        self.m = [m for _, m, _ in updated]
+        self.v = [v for _, _, v in updated]
+        return [p for p, _, _ in updated]
 
     def __repr__(self):
         return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
@@ -185,3 +240,11 @@ def get(optimizer, **kwargs):
         return OPTIMIZERS[name](**kwargs)
     except TypeError as exc:
         raise BackpropError(f"optimizer {name!r}: {exc}") from None
+
+
+def _positive(what, value, expected, zero=False):
+    """``value`` as a float if it is a finite real number > 0 (≥ 0 with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not zero):
+        raise BackpropError(f"{what} must give {expected}; got {value!r}")
+    return float(value)

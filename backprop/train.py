@@ -11,13 +11,15 @@ training step never waits for the host.
 from __future__ import annotations
 
 import csv
+import numbers
 from dataclasses import dataclass, field
 
 from . import losses as _losses
 from . import optim as _optim
-from .device import Random, fastpath, to_host
+from .device import Random, to_host
 from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError, check_positive_int
+from .step import Step
 
 
 @dataclass
@@ -65,37 +67,53 @@ def _at(values, i):
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
         eval_every=100, seed=0, callbacks=(), progress=False, initial_epoch=0,
-        history=None) -> History:
+        history=None, sample_weight=None) -> History:
     """Train ``net`` on (X, y) with ``optimizer``; return the `History`.
 
     ``batch_size=None`` is full-batch gradient descent (every iteration uses all n
     samples), ``batch_size=1`` online learning, anything between mini-batch SGD with
     ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller). The optimizer's
-    ``weight_decay`` is passed to `Sequential.backprop`. X and y are not modified.
-    If the cost becomes NaN/Inf, `DivergenceError` is raised at the end of that epoch
-    with the model restored to its weights at the epoch's start (`backprop.divergence`).
+    ``weight_decay`` is passed to `Sequential.gradients`. ``sample_weight`` (n numbers
+    ≥ 0) makes each mini-batch's cost the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are
+    not modified; the model's parameters are replaced by copies that training updates
+    (`backprop.step`). If the cost becomes NaN/Inf, `DivergenceError` is raised at the
+    end of that epoch with the model restored to its weights at the epoch's start
+    (`backprop.divergence`).
 
     ``callbacks``: objects with ``on_epoch_end(epoch, history, net)``, called after each
     epoch once its values are on the host; a true return value stops training. An
-    optional ``on_train_end(history, net)`` is called at the end (see `EarlyStopping`).
+    optional ``on_train_end(history, net)`` is called at the end (see `EarlyStopping`);
+    a callback with a true ``needs_validation`` attribute gets the validation cost at
+    the end of every epoch (and needs ``validation_data``).
     ``progress=True`` shows a tqdm bar whose cost and validation error are updated at
     the end of each epoch only. To resume an interrupted run, pass ``initial_epoch``
     (epochs already done; the shuffles continue as if uninterrupted) and its ``history``,
     which is then extended; ``epochs`` is always the total.
+
+    Everything is checked before the first step, so a failing call leaves the model as
+    it was. Inside an epoch nothing is read back from the device: the costs, errors and
+    validation values are read once, in `_end_of_epoch`.
     """
     loss = _losses.get(loss)
     optimizer = _optim.get(optimizer)
     check_positive_int("epochs", epochs)
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) \
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, numbers.Integral) \
             or not 0 <= initial_epoch < epochs:
         raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
                             f"got {initial_epoch!r}")
     check_positive_int("batch_size", batch_size, allow_none=True)
     check_positive_int("eval_every", eval_every)
-    xp = net.xp
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or seed < 0):
+        raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
+    callbacks = _check_callbacks(callbacks, validation_data)
+    if history is not None and not isinstance(history, History):
+        raise BackpropTypeError(f"history must be a bp.History; got {type(history).__name__}")
+    every_epoch = any(getattr(callback, "needs_validation", False) for callback in callbacks)
     with net.backend.context():
         X = net.inputs(X)
         T = net.targets(y, loss, X.shape[0])
+        s = net.sample_weights(sample_weight, X.shape[0])
         if validation_data is not None:
             if not isinstance(validation_data, tuple) or len(validation_data) != 2:
                 raise BackpropTypeError(
@@ -107,10 +125,8 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         n_b = n if batch_size is None else min(batch_size, n)
         rng = Random(seed)
         history = History() if history is None else history
-        decay = getattr(optimizer, "weight_decay", 0.0)
-        step = fastpath.training_step(net, loss, optimizer, decay)
+        step = Step(net, loss, optimizer, s)
         t = history.iterations
-        callbacks = list(callbacks or ())
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
             order = rng.permutation(n) if n_b < n else None
@@ -118,22 +134,19 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                 continue
             guard = Guard(net)
             costs, errors, val = [], [], []
-            for stop, Xb, Tb in step.batches(X, T, order, n_b):
-                J, error = step(Xb, Tb)
+            for stop, Xb, Tb, sb, weight in step.batches(X, T, order, n_b):
+                J, error = step(Xb, Tb, sb, weight)
                 t += 1
                 if bar is not None:
                     bar.update()
                 costs.append(J)
                 errors.append(error)
                 last = epoch == epochs - 1 and stop == n
-                if validation_data is not None and (t % eval_every == 0 or last):
-                    out_v = net.loss_input(Xv, loss)
-                    val.append((t, loss.cost(xp, out_v, Tv), loss.errors(xp, out_v, Tv)))
-            _record(history, xp, costs, errors, val)
-            guard.check(history, len(costs), epoch, optimizer)
-            if bar is not None:
-                bar.set_postfix(_summary(history), refresh=False)
-            if any([callback.on_epoch_end(epoch, history, net) for callback in callbacks]):
+                if validation_data is not None and (
+                        t % eval_every == 0 or last or (every_epoch and stop == n)):
+                    val.append((t, *net.evaluate(Xv, Tv, loss, ws=step.ws)))
+            if _end_of_epoch(net, optimizer, history, epoch, costs, errors, val, guard, bar,
+                             callbacks):
                 break
         if bar is not None:
             bar.close()
@@ -141,6 +154,32 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
             if hasattr(callback, "on_train_end"):
                 callback.on_train_end(history, net)
     return history
+
+
+def _check_callbacks(callbacks, validation_data) -> list:
+    """The callbacks as a list, each checked before any work is done."""
+    callbacks = list(callbacks or ())
+    for callback in callbacks:
+        if not callable(getattr(callback, "on_epoch_end", None)):
+            raise BackpropTypeError(
+                f"callbacks must have an on_epoch_end(epoch, history, net) method; got "
+                f"{type(callback).__name__}")
+        if getattr(callback, "needs_validation", False) and validation_data is None:
+            raise BackpropError(
+                f"{type(callback).__name__} needs the validation cost: pass validation_data "
+                f"to fit")
+    return callbacks
+
+
+def _end_of_epoch(net, optimizer, history, epoch, costs, errors, val, guard, bar, callbacks):
+    """Everything `fit` does between two epochs, where device values may be read back:
+    the learning curves (`_record`), the divergence check, the progress bar and the
+    callbacks. Returns True if a callback asks to stop."""
+    _record(history, net.xp, costs, errors, val)
+    guard.check(history, len(costs), epoch, optimizer)
+    if bar is not None:
+        bar.set_postfix(_summary(history), refresh=False)
+    return any([callback.on_epoch_end(epoch, history, net) for callback in callbacks])
 
 
 def _progress_bar(progress, total):

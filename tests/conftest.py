@@ -50,6 +50,16 @@ def device(request):
     return request.param
 
 
+@pytest.fixture(params=["generic", "numpy"])
+def np_ops(request):
+    """Backend operations for NumPy arrays: the array-API reference and NumPy's own."""
+    from backprop.device import resolve
+    from backprop.ops import Ops, for_backend
+
+    backend = resolve("cpu")
+    return Ops(backend) if request.param == "generic" else for_backend(backend)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
@@ -79,7 +89,7 @@ class AnyBackend:
         return to_host(x)
 
 
-def _load(name):
+def load_backend(name):
     module = pytest.importorskip(name)
     if name == "cupy" and not _gpu_available():
         pytest.skip("no CUDA GPU visible")
@@ -92,4 +102,4 @@ def _load(name):
 @pytest.fixture(params=["numpy", "array_api_strict", "torch", "jax",
                         pytest.param("cupy", marks=pytest.mark.gpu)])
 def any_backend(request):
-    return AnyBackend(request.param, _load(request.param))
+    return AnyBackend(request.param, load_backend(request.param))

@@ -64,12 +64,33 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
     assert weights(net) == weights(reference)
 
 
-def test_early_stopping_needs_validation_at_epoch_end():
+def test_early_stopping_without_validation_data_fails_before_any_step():
+    net = make_net()
+    before = weights(net)
     with pytest.raises(bp.BackpropError, match="EarlyStopping needs the validation cost"):
-        bp.fit(make_net(), "cross_entropy", bp.SGD(0.1), X, Y, epochs=3, batch_size=10,
-               validation_data=(Xv, Yv), eval_every=3, callbacks=[bp.EarlyStopping()])
+        bp.fit(net, "cross_entropy", bp.SGD(0.1), X, Y, epochs=3, batch_size=10,
+               callbacks=[bp.EarlyStopping()])
+    assert weights(net) == before
     with pytest.raises(bp.BackpropError, match="patience"):
         bp.EarlyStopping(patience=0)
+
+
+def test_early_stopping_gets_a_validation_value_at_every_epoch_end():
+    """eval_every=7 does not divide the 4 iterations of an epoch: fit adds the epoch ends."""
+    stop = bp.EarlyStopping(patience=50)
+    history = bp.fit(make_net(), "cross_entropy", bp.SGD(0.1), X, Y, epochs=3, batch_size=10,
+                     validation_data=(Xv, Yv), eval_every=7, callbacks=[stop])
+    assert history.val_iteration == [4, 7, 8, 12]
+    assert stop.best == min(history.val_cost[i] for i in (0, 2, 3))
+
+
+def test_callback_without_on_epoch_end_fails_before_any_step():
+    net = make_net()
+    before = weights(net)
+    with pytest.raises(bp.BackpropTypeError, match="on_epoch_end"):
+        bp.fit(net, "cross_entropy", bp.SGD(0.1), X, Y, epochs=3, batch_size=10,
+               callbacks=[object()])
+    assert weights(net) == before
 
 
 @pytest.mark.parametrize("optimizer", [lambda: bp.SGD(0.2, momentum=0.9),

@@ -250,7 +250,7 @@ def test_learning_rate_must_be_positive(lr):
     ({"lr": True}, TE, "lr must be a number > 0 or a schedule; got bool True"),
     ({"momentum": 1.0}, E, r"momentum must be a number in \[0, 1\); got 1.0"),
     ({"momentum": -0.5}, E, r"momentum must be a number in \[0, 1\); got -0.5"),
-    ({"weight_decay": -1e-4}, E, "weight_decay must be a number >= 0; got -0.0001"),
+    ({"weight_decay": -1e-4}, E, "weight_decay must be a number >= 0 or a callable of the batch weight; got -0.0001"),
 ])
 def test_optimizer_numbers(kwargs, error, message):
     with pytest.raises(error, match=message):

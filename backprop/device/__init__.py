@@ -1,10 +1,8 @@
 """The device boundary: which array namespace and device the model's arrays live on.
 
-This package (with data loading) is the one place that knows about NumPy and CuPy by
-name. Everything else receives a `Backend` and does its math through ``backend.xp``.
-Besides this module it holds the backend-specific fast paths that `fit` and `predict`
-may pick instead of the array-API reference: `fastpath` (the NumPy training step and
-forward pass) and `blas` (the BLAS call it uses to update W inside a product).
+This module (with the backends' own operations, `backprop.ops`, and data loading) is
+the one place that knows about NumPy and CuPy by name. Everything else receives a
+`Backend` and computes through its operations or its namespace ``backend.xp``.
 
 * ``"cpu"`` → NumPy (through ``array_api_compat.numpy``);
 * ``"cuda"`` / ``"cuda:N"`` → CuPy on GPU ``N`` (an error, never a silent CPU
@@ -55,10 +53,16 @@ class Backend:
         return getattr(self.xp, name)
 
     def context(self):
-        """Context that makes this device current (CuPy creates arrays on the current GPU)."""
+        """The context every computation of the library runs in: this device made current
+        (CuPy creates arrays on the current GPU), and NumPy's floating-point warnings off
+        (overflow, invalid, …; also those of namespaces built on NumPy such as
+        ``array_api_strict``). Non-finite results are found and reported by the library
+        itself: the input checks and the divergence guard."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(np.errstate(all="ignore"))
         if array_api_compat.is_cupy_namespace(self.xp):
-            return self.device
-        return contextlib.nullcontext()
+            stack.enter_context(self.device)
+        return stack
 
     def asarray(self, x, *, name: str, dtype=None):
         """Return ``x`` as an array of this backend, moving host data (NumPy, lists) once.

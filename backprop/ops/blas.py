@@ -1,15 +1,15 @@
-"""C ← β·C + A·B in one BLAS call, through the BLAS that NumPy itself is linked to.
+"""C ← α·A·B + β·C in one BLAS call, through the BLAS that NumPy itself is linked to.
 
-NumPy's ``matmul`` always overwrites its output, so the SGD update W ← W − γ dW of the
-fast path needs dW in a buffer and a second pass over W to add it. BLAS ``gemm``
-computes C ← α·op(A)·op(B) + β·C: with β = 1 (or 1 − γλ under weight decay) and the
-product being −γ dW (γ is folded into dZ), the update happens inside the product, and
-the buffer and the pass disappear (6.23a). NumPy does not expose ``gemm``; the wheels
-on PyPI ship OpenBLAS as ``scipy-openblas`` (a library with prefixed symbols), which
-this module opens with ctypes. NumPy's build configuration says whether it is there
-and whether its integers are 64-bit. Elsewhere (another BLAS, an unknown layout, a
-dtype other than float32/float64) `accumulate` falls back to ``matmul`` into a scratch
-array and an in-place addition: the same result, one pass more.
+NumPy's ``matmul`` always overwrites its output, so the SGD update W ← W − γ dW needs
+dW in a buffer and a second pass over W to add it. BLAS ``gemm`` computes
+C ← α·op(A)·op(B) + β·C: with β = 1 (or 1 − γλ under weight decay) and the product
+being −γ dW (γ is folded into dZ), the update happens inside the product, and the
+buffer and the pass disappear (6.23a). NumPy does not expose ``gemm``; the wheels on
+PyPI ship OpenBLAS as ``scipy-openblas`` (a library with prefixed symbols), which this
+module opens with ctypes. NumPy's build configuration says whether it is there and
+whether its integers are 64-bit. Elsewhere (another BLAS, an unknown layout, a dtype
+other than float32/float64) `gemm` declines and `NumpyOps` computes the product with
+``matmul`` and adds it: the same result, one pass more.
 """
 
 from __future__ import annotations
@@ -72,26 +72,23 @@ def _operand(M, order):
     return None
 
 
-def accumulate(C, A, B, beta, scratch):
-    """C ← β·C + A·B in place (A, B, C: 2-D arrays of one dtype, C not overlapping A or B).
+def gemm(C, A, B, alpha, beta) -> bool:
+    """C ← α·A·B + β·C in place with one BLAS ``gemm`` call; False (C untouched) when
+    NumPy's BLAS is not reachable or the arrays are not strided as BLAS reads them.
 
-    One ``gemm`` call when NumPy's BLAS is reachable and the arrays are strided as BLAS
-    reads them (any mix of row- and column-major); otherwise ``A @ B`` goes into
-    ``scratch`` (an array shaped like C) and is added to C.
+    A, B, C: 2-D arrays of one dtype (float32 or float64), C not overlapping A or B;
+    any mix of row- and column-major operands works without copies.
     """
     if A.shape[1] != B.shape[0] or C.shape != (A.shape[0], B.shape[1]):
-        raise ValueError(f"accumulate: shapes {A.shape} @ {B.shape} do not give {C.shape}")
-    gemm = GEMM.get(C.dtype)
-    if gemm is not None and A.dtype == B.dtype == C.dtype and C.size:
-        order = _ROW if C.shape[0] == 1 or C.strides[1] == C.itemsize else _COL
-        c, a, b = _operand(C, order), _operand(A, order), _operand(B, order)
-        if c is not None and c[0] == _NO_TRANS and a is not None and b is not None:
-            m, n = C.shape
-            gemm(order, a[0], b[0], m, n, A.shape[1], 1.0, A.ctypes.data, a[1],
-                 B.ctypes.data, b[1], beta, C.ctypes.data, c[1])
-            return C
-    np.matmul(A, B, out=scratch)
-    if beta != 1.0:
-        C *= beta
-    C += scratch
-    return C
+        raise ValueError(f"gemm: shapes {A.shape} @ {B.shape} do not give {C.shape}")
+    function = GEMM.get(C.dtype)
+    if function is None or not A.dtype == B.dtype == C.dtype or not C.size:
+        return False
+    order = _ROW if C.shape[0] == 1 or C.strides[1] == C.itemsize else _COL
+    c, a, b = _operand(C, order), _operand(A, order), _operand(B, order)
+    if c is None or c[0] != _NO_TRANS or a is None or b is None:
+        return False
+    m, n = C.shape
+    function(order, a[0], b[0], m, n, A.shape[1], alpha, A.ctypes.data, a[1],
+             B.ctypes.data, b[1], beta, C.ctypes.data, c[1])
+    return True

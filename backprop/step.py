@@ -1,0 +1,93 @@
+"""One training iteration of `fit`: a mini-batch through Algorithm 6.1, then the update.
+
+The rule for in-place updates, the same on every backend: **training writes only into
+arrays it owns.** When `fit` starts, `Step` replaces every W and b of the model (and
+the optimizer's state) with private copies (``ops.own``; on NumPy column-major W), and
+from then on the buffered backends (NumPy, CuPy) update those copies in place; the
+functional ones (``array_api_strict``, PyTorch, JAX, …) replace them with new arrays.
+So an array taken from the model before `fit` keeps its values, and one taken during
+`fit` (``layer.W`` in a callback) changes with training: copy it, or use
+`Sequential.get_flat`, which always copies. Outside `fit`, nothing is written in place
+(`Sequential.backprop` returns new arrays, `Optimizer.step` builds new ones).
+
+Each iteration is ``gradients → update``: Algorithm 6.1 returns ∇θJ into the step's
+buffers and the optimizer applies its update (`Optimizer.apply`). Plain SGD fuses the
+two: its update is taken inside the backward pass (`Sequential.gradients` with
+``rate``), so dW is never stored.
+"""
+
+from __future__ import annotations
+
+from .device import to_host
+from .ops import Workspace
+
+
+class Step:
+    """The iterations of one `fit` call on the data of that call."""
+
+    def __init__(self, net, loss, optimizer, sample_weights=None):
+        self.net, self.loss, self.optimizer = net, loss, optimizer
+        ops = net.ops
+        net.set_parameters([ops.own(p) for p in net.parameters()])
+        if hasattr(optimizer, "own_state"):
+            optimizer.own_state(ops)
+        self.ws = Workspace(ops)
+        self.weights = sample_weights
+        # a callable λ needs each batch's total weight on the host: read once, here
+        self.host_weights = None if sample_weights is None or not callable(
+            getattr(optimizer, "weight_decay", None)) else to_host(sample_weights)
+
+    def batches(self, X, T, order, n_b):
+        """Yield ``(stop, X_b, T_b, s_b, batch_weight)`` for each mini-batch of an epoch.
+
+        ``order`` is the epoch's permutation (host integers) or None for the rows as
+        they are; it is moved to the device once per epoch and each batch's rows are
+        gathered into reused buffers. ``s_b`` are the batch's sample weights (or None),
+        ``batch_weight`` their sum (the batch size without weights) as a host number.
+        """
+        ops, ws, s, n = self.net.ops, self.ws, self.weights, X.shape[0]
+        index = None if order is None else self.net.backend.asarray(order, name="permutation")
+        for start in range(0, n, n_b):
+            stop = min(start + n_b, n)
+            if index is None:
+                Xb, Tb = X[start:stop, ...], T[start:stop, ...]
+                sb = None if s is None else s[start:stop]
+            else:
+                i = index[start:stop]
+                Xb = ops.gather_rows(X, i, out=ws.get("X", (stop - start, X.shape[1]), X.dtype))
+                Tb = ops.gather_rows(T, i, out=ws.get("T", (stop - start, T.shape[1]), T.dtype))
+                sb = None if s is None else ops.gather_rows(s, i)
+            yield stop, Xb, Tb, sb, self._batch_weight(order, start, stop)
+
+    def _batch_weight(self, order, start, stop) -> float:
+        if self.host_weights is None:
+            return stop - start
+        rows = slice(start, stop) if order is None else order[start:stop]
+        return float(self.host_weights[rows].sum())
+
+    def __call__(self, X, T, s=None, batch_weight=None):
+        """Algorithm 6.1 on (X, T) (sample weights ``s``) and the optimizer's update;
+        returns ``(J, error)``, both measured before the update, as `fit` records them."""
+        net, loss, opt, ws = self.net, self.loss, self.optimizer, self.ws
+        decay = _decay(opt, X.shape[0] if batch_weight is None else batch_weight)
+        weights = None if s is None else s / net.xp.sum(s)
+        rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") else None
+        if rate is not None:
+            J, _, error = net.gradients(X, T, loss, decay, weights, ws, rate=rate)
+            opt.t += 1
+            return J, error
+        J, grads, error = net.gradients(X, T, loss, decay, weights, ws)
+        if getattr(opt, "needs_cost", False):     # line search: J at trial θ
+            opt.step(net, grads, cost=lambda: net.evaluate(X, T, loss, decay, weights, ws)[0])
+        elif hasattr(opt, "apply"):
+            opt.apply(net.ops, net, grads)
+        else:                                     # a user's object with step(net, grads)
+            opt.step(net, grads)
+        return J, error
+
+
+def _decay(optimizer, batch_weight) -> float:
+    """The optimizer's λ for this batch (0 for an optimizer without weight decay)."""
+    if hasattr(optimizer, "decay"):
+        return optimizer.decay(batch_weight)
+    return float(getattr(optimizer, "weight_decay", 0.0))
