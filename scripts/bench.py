@@ -10,10 +10,13 @@ One command times, in one run and on the same data, the workloads of issue 5:
 * ``inference``: 784-200-10 predictions for the 60,000 samples (one call).
 
 Training times are the median of several epochs after a warm-up epoch. Every library
-runs in its own subprocess (so thread pools do not compete and the peak memory, the
-process's maximum resident set size, is its own) with the same thread count and dtype,
-and the parent alternates them epoch by epoch, so that a change of load on a shared
-machine affects all of them alike (see `Channel`).
+runs each workload in a fresh subprocess of its own, with the same thread count and
+dtype, and **alone**: the parent starts one worker at a time and waits for it to exit,
+so no idle thread pool of another library spins on the cores while one is timed (the
+peak memory, the process's maximum resident set size, is also the workload's own).
+The parent repeats this in ``--rounds`` rounds, one library after the other, and
+reports the median of the rounds (and their spread), so that a change of load on a
+shared machine affects every library alike.
 The ``floor`` column is the time of the matrix products alone, timed at their own
 shapes with the same BLAS (forward, dW and dQ, no input gradient for the first layer);
 ``ideal`` is the FLOP count divided by the GEMM rate of a large square product.
@@ -37,7 +40,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -102,7 +104,7 @@ def batch_sizes(n, batch):
     return [min(batch, n - start) for start in range(0, n, batch)]
 
 
-# -- workers (each runs in its own process) ------------------------------------------------
+# -- workers (each runs one library's workload alone in its own process) ------------------
 class Sync:
     """Waits for the device: a no-op on the CPU, a stream synchronisation on a GPU."""
 
@@ -121,137 +123,98 @@ class Sync:
         self.fn()
 
 
-class Channel:
-    """The worker's side of the round-robin protocol with the parent process.
-
-    Before each timed unit (an epoch, an inference pass) a worker waits for a ``go``
-    line on stdin and answers with the unit's time, so the parent can alternate the
-    libraries unit by unit: a change of load on a shared machine then hits all of
-    them alike. Messages are JSON lines on stdout.
-    """
-
-    # After a unit, a BLAS thread pool keeps its threads spinning for a while (OpenBLAS:
-    # about 0.1 s) and would steal cores from the next library's unit: let them settle.
-    SETTLE = 0.25
-
-    def __init__(self, threads):
-        self.settle = self.SETTLE if threads > 1 else 0.0
-
-    def send(self, **message):
-        if "t" in message and self.settle:
-            time.sleep(self.settle)
-        print(json.dumps(message), flush=True)
-
-    def go(self):
-        if sys.stdin.readline().strip() != "go":
-            raise SystemExit("bench worker: the parent went away")
-
-    def timed(self, fn, repeats, sync):
-        """Time ``fn`` once per ``go``; return the median."""
-        times = []
-        for _ in range(repeats):
-            self.go()
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - start)
-            self.send(t=times[-1])
-        return statistics.median(times)
+def timed(fn, repeats, sync):
+    """The median time of ``repeats`` calls of ``fn`` (after ``sync``)."""
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-def run_backprop(args, X, y, channel):
+class EpochTimes:
+    """A `fit` callback: the time between consecutive epoch ends. `fit` reads the epoch's
+    learning curves back at each epoch end, so on a GPU the time includes all its work."""
+
+    def __init__(self):
+        self.ends = [time.perf_counter()]
+
+    def on_epoch_end(self, epoch, history, net):
+        self.ends.append(time.perf_counter())
+
+    def median(self):
+        """The median epoch time, the first (warm-up) epoch left out."""
+        return statistics.median(b - a for a, b in zip(self.ends[1:], self.ends[2:]))
+
+
+def run_backprop(args, name, X, y):
     import backprop as bp
-    from backprop import train
-    from backprop.device import fastpath
+    from backprop.ops import Ops
 
-    channel.send(ready=True)
-    if args.reference:                     # the array-API path on NumPy: "before" figures
-        fastpath.training_step = fastpath.ReferenceStep
-        fastpath.predict = lambda net, X: net.forward(X)[0][-1]
+    sizes, batch, lr, epochs = workloads(args.quick)[name]
     device = "cuda" if args.device == "cuda" else "cpu"
-    record, times, state = train._record, [], {}
-
-    def timed_record(*a):       # fit reads each epoch's history back here (a device sync)
-        record(*a)
-        if "start" in state:
-            times.append(time.perf_counter() - state["start"])
-            channel.send(t=times[-1])
-        if state["left"]:
-            state["left"] -= 1
-            channel.go()
-            state["start"] = time.perf_counter()
-
-    train._record = timed_record
-    results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
-        net = bp.Sequential([bp.Dense(a, b, "relu") for a, b in zip(sizes[:-2], sizes[1:-1])]
-                            + [bp.Dense(sizes[-2], sizes[-1], "softmax")], device=device)
-        Xd = net.backend.asarray(X, name="X")             # moved to the device once
-        yd = net.backend.asarray(y, name="y")
-        if name == "inference":
-            net.predict(Xd)
-            results[name] = channel.timed(lambda: net.predict(Xd), epochs,
-                                          Sync("backprop", args.device))
-            continue
-        times.clear()
-        state.clear()
-        state["left"] = epochs                            # the first epoch is the warm-up
-        bp.fit(net, "cross_entropy", bp.SGD(lr), Xd, yd, epochs=1 + epochs, batch_size=batch)
-        results[name] = statistics.median(times)
-    train._record = record
-    return results
+    net = bp.Sequential([bp.Dense(a, b, "relu") for a, b in zip(sizes[:-2], sizes[1:-1])]
+                        + [bp.Dense(sizes[-2], sizes[-1], "softmax")], device=device)
+    if args.reference:                     # the array-API operations on NumPy: "before"
+        net.ops = Ops(net.backend)
+    Xd = net.backend.asarray(X, name="X")                 # moved to the device once
+    if name == "inference":
+        net.predict(Xd)
+        return timed(lambda: net.predict(Xd), epochs, Sync("backprop", args.device))
+    clock = EpochTimes()
+    bp.fit(net, "cross_entropy", bp.SGD(lr), Xd, net.backend.asarray(y, name="y"),
+           epochs=1 + epochs, batch_size=batch, callbacks=[clock])
+    return clock.median()
 
 
-def run_torch(args, X, y, channel):
+def run_torch(args, name, X, y):
     import torch
 
-    channel.send(ready=True)
     torch.set_num_threads(args.threads)
+    sizes, batch, lr, epochs = workloads(args.quick)[name]
     device = "cuda" if args.device == "cuda" else "cpu"
     sync = Sync("torch", args.device)
     Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     gen = torch.Generator(device="cpu").manual_seed(0)
-    results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
-        torch.manual_seed(0)
-        modules = []
-        for a, b in zip(sizes, sizes[1:]):
-            modules += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-        model = torch.nn.Sequential(*modules[:-1]).to(device)
-        if name == "inference":
-            def infer():
-                with torch.inference_mode():
-                    return model(Xt)
-            infer()
-            results[name] = channel.timed(infer, epochs, sync)
-            continue
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-        criterion = torch.nn.CrossEntropyLoss()
-        n = Xt.shape[0]
-        n_b = n if batch is None else batch
+    torch.manual_seed(0)
+    modules = []
+    for a, b in zip(sizes, sizes[1:]):
+        modules += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*modules[:-1]).to(device)
+    if name == "inference":
+        def infer():
+            with torch.inference_mode():
+                return model(Xt)
+        infer()
+        return timed(infer, epochs, sync)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    criterion = torch.nn.CrossEntropyLoss()
+    n = Xt.shape[0]
+    n_b = n if batch is None else batch
 
-        def epoch():
-            perm = torch.randperm(n, generator=gen).to(device) if n_b < n else None
-            costs, errors = [], []          # kept on the device, like backprop's history
-            for start in range(0, n, n_b):
-                idx = perm[start:start + n_b] if perm is not None else slice(None)
-                Xb, yb = Xt[idx], yt[idx]
-                opt.zero_grad(set_to_none=True)
-                out = model(Xb)
-                loss = criterion(out, yb)
-                loss.backward()
-                opt.step()
-                costs.append(loss.detach())
-                errors.append((out.detach().argmax(1) != yb).float().mean())
-            return torch.stack(costs).tolist(), torch.stack(errors).tolist()
+    def epoch():
+        perm = torch.randperm(n, generator=gen).to(device) if n_b < n else None
+        costs, errors = [], []          # kept on the device, like backprop's history
+        for start in range(0, n, n_b):
+            idx = perm[start:start + n_b] if perm is not None else slice(None)
+            Xb, yb = Xt[idx], yt[idx]
+            opt.zero_grad(set_to_none=True)
+            out = model(Xb)
+            loss = criterion(out, yb)
+            loss.backward()
+            opt.step()
+            costs.append(loss.detach())
+            errors.append((out.detach().argmax(1) != yb).float().mean())
+        return torch.stack(costs).tolist(), torch.stack(errors).tolist()
 
-        epoch()
-        results[name] = channel.timed(epoch, epochs, sync)
-    return results
+    epoch()
+    return timed(epoch, epochs, sync)
 
 
-def run_sklearn(args, X, y, channel):
+def run_sklearn(args, name, X, y):
     if args.device == "cuda":
         raise ImportError("scikit-learn has no GPU path")
     import warnings
@@ -259,44 +222,33 @@ def run_sklearn(args, X, y, channel):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    channel.send(ready=True)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    classes = np.unique(y)
-    results = {}
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
-        clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
-                            solver="sgd", learning_rate_init=lr or 0.1, momentum=0.0, alpha=0.0,
-                            batch_size=batch or X.shape[0], random_state=0)
-        clf.partial_fit(X, y, classes=classes)               # warm-up epoch
-        if name == "inference":
-            results[name] = channel.timed(lambda: clf.predict_proba(X), epochs, lambda: None)
-            continue
-        results[name] = channel.timed(lambda: clf.partial_fit(X, y), epochs, lambda: None)
-        results["dtype"] = str(clf.coefs_[0].dtype)
-    return results
+    sizes, batch, lr, epochs = workloads(args.quick)[name]
+    clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
+                        solver="sgd", learning_rate_init=lr or 0.1, momentum=0.0, alpha=0.0,
+                        batch_size=batch or X.shape[0], random_state=0)
+    clf.partial_fit(X, y, classes=np.unique(y))             # warm-up epoch
+    assert clf.coefs_[0].dtype == np.float32, "scikit-learn did not train in float32"
+    if name == "inference":
+        return timed(lambda: clf.predict_proba(X), epochs, lambda: None)
+    return timed(lambda: clf.partial_fit(X, y), epochs, lambda: None)
 
 
-def run_floor(args, X, y, channel):
+def run_floor(args, name, X, y):
     """The products of an epoch at their own shapes, weights stored both ways (the faster)."""
     if args.device == "cuda":
         import cupy as xp
     else:
         xp = np
-    channel.send(ready=True)
     sync = Sync("floor", args.device)
     rng = np.random.default_rng(0)
+    sizes, batch, _, epochs = workloads(args.quick)[name]
+    shapes = batch_sizes(X.shape[0], None if name == "inference" else batch)
 
     def array(shape, order="C"):
         return xp.asarray(rng.standard_normal(shape, dtype=np.float32), order=order)
 
-    def seconds(fn):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
-
-    def products(name, shapes, order, sizes):
+    def products(order):
         Ws = [array((b, a), order) for a, b in zip(sizes, sizes[1:])]
         dWs = [xp.empty_like(W) for W in Ws]
         Qs = {m: [array((m, a)) for a in sizes] for m in set(shapes)}
@@ -319,22 +271,17 @@ def run_floor(args, X, y, channel):
         epoch()
         return epoch
 
-    results = {}
-    n = X.shape[0]
-    for name, (sizes, batch, lr, epochs) in workloads(args.quick, args.only).items():
-        shapes = batch_sizes(n, None if name == "inference" else batch)
-        layouts = [products(name, shapes, order, sizes) for order in ("C", "F")]
-        times = []
-        for _ in range(epochs):             # one unit: both weight layouts, the faster counts
-            channel.go()
-            times.append(min(seconds(epoch) for epoch in layouts))
-            channel.send(t=times[-1])
-        results[name] = statistics.median(times)
+    return min(timed(products(order), epochs, sync) for order in ("C", "F"))
+
+
+def gemm_rate(args):
+    """GFLOP/s of a large square float32 product (best of 5), for the ``ideal`` column."""
+    xp = __import__("cupy") if args.device == "cuda" else np
     size = 256 if args.quick else (8192 if args.device == "cuda" else 2048)
-    A, B = array((size, size)), array((size, size))
-    A @ B
-    results["gflops"] = 2 * size ** 3 / min(seconds(lambda: A @ B) for _ in range(5)) / 1e9
-    return results
+    A = xp.asarray(np.random.default_rng(0).standard_normal((size, size), dtype=np.float32))
+    sync = Sync("floor", args.device)
+    A @ A
+    return 2 * size ** 3 / min(timed(lambda: A @ A, 1, sync) for _ in range(5)) / 1e9
 
 
 RUNNERS = {"backprop": run_backprop, "torch": run_torch, "sklearn": run_sklearn,
@@ -342,70 +289,60 @@ RUNNERS = {"backprop": run_backprop, "torch": run_torch, "sklearn": run_sklearn,
 
 
 def worker(args):
-    """Run one library's workloads in this process, driven by the parent (see `Channel`)."""
+    """Run one library's workload in this process and print its result as one JSON line."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     X, y, source = load_data(args.quick, _workloads(args.quick)["mnist"][0][0])
-    channel = Channel(args.threads)
     with threadpool_limits(args.threads):
         try:
-            results = RUNNERS[args.worker](args, X, y, channel)
+            if args.worker == "gemm":
+                result = {"gflops": gemm_rate(args)}
+            else:
+                result = {"t": RUNNERS[args.worker](args, args.workload, X, y)}
         except ImportError as exc:
-            return channel.send(skipped=f"{type(exc).__name__}: {exc}")
+            result = {"skipped": f"{type(exc).__name__}: {exc}"}
         pools = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture', '-')}, "
                  f"{p['num_threads']} threads)" for p in threadpool_info()]
-    results.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   source=source, pools=pools, n=int(X.shape[0]))
-    channel.send(results=results)
+    result.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  source=source, pools=pools, n=int(X.shape[0]))
+    print(json.dumps(result), flush=True)
 
 
-# -- parent: drive the workers, print the report -------------------------------------------
-class Worker:
-    """A library's worker process, spoken to line by line."""
-
-    def __init__(self, lib, args):
-        env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
-               "--device", args.device] + (["--quick"] if args.quick else []) + \
-            (["--reference"] if args.reference else []) + \
-            (["--only", args.only] if args.only else [])
-        self.lib, self.stderr = lib, tempfile.TemporaryFile("w+")
-        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-
-    def receive(self):
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            self.stderr.seek(0)
-            raise SystemExit(f"bench worker {self.lib} failed:\n{self.stderr.read()}")
-        return json.loads(line)
-
-    def unit(self):
-        """Let the worker run its next timed unit; return the unit's seconds."""
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return self.receive()["t"]
+# -- parent: run the workers one at a time, print the report -------------------------------
+def run_worker(args, lib, workload=None):
+    """Start one worker, wait for it to exit, return its result (nothing else runs)."""
+    env = dict(os.environ, **{var: str(args.threads) for var in THREAD_VARS})
+    root = args.backprop_root if lib == "backprop" and args.backprop_root else ROOT
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(args.threads),
+           "--device", args.device] + (["--workload", workload] if workload else []) + \
+        (["--quick"] if args.quick else []) + (["--reference"] if args.reference else [])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SystemExit(f"bench worker {lib} {workload or ''} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_all(args, libs):
-    """Start every library's worker, then alternate them unit by unit; collect results."""
-    workers = [Worker(lib, args) for lib in libs]
-    results = {}
-    for w in list(workers):
-        first = w.receive()
-        if "skipped" in first:
-            results[w.lib] = first
-            workers.remove(w)
-    for name, (_, _, _, units) in workloads(args.quick, args.only).items():
-        for _ in range(units):
-            for w in workers:
-                w.unit()
-    for w in workers:
-        results[w.lib] = w.receive()["results"]
-        w.proc.wait()
-    return results
+    """{lib: {workload: [seconds per round], "peak_mib": …, …}} and the GEMM rate.
+
+    Round after round, each library runs each workload alone in a fresh process.
+    """
+    results = {lib: {} for lib in libs}
+    for _ in range(args.rounds):
+        for name in workloads(args.quick, args.only):
+            for lib in libs:
+                r = results[lib]
+                if "skipped" in r:
+                    continue
+                out = run_worker(args, lib, name)
+                if "skipped" in out:
+                    r["skipped"] = out["skipped"]
+                    continue
+                r.setdefault(name, []).append(out["t"])
+                r["peak_mib"] = max(r.get("peak_mib", 0), out["peak_mib"])
+                r.update(source=out["source"], pools=out["pools"], n=out["n"])
+    return results, run_worker(args, "gemm")["gflops"]
 
 
 def versions():
@@ -432,7 +369,18 @@ def fmt(value, digits=3):
     return "—" if value is None else f"{value:.{digits}g}"
 
 
-def report(args, res):
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def spread(values):
+    """min–max over the rounds, as a relative half-width (± %), or '' for one round."""
+    if not values or len(values) < 2:
+        return ""
+    return f" ±{50 * (max(values) - min(values)) / statistics.median(values):.0f}%"
+
+
+def report(args, res, gflops, load):
     sizes = workloads(args.quick, args.only)
     bp_res, floor = res["backprop"], res["floor"]
     torch_res, sk_res = res.get("torch", {}), res.get("sklearn", {})
@@ -440,11 +388,14 @@ def report(args, res):
     lines = [
         f"device: {args.device}; CPU: {cpu_model()}, {os.cpu_count()} logical cores; "
         f"threads: {args.threads}; dtype float32"
-        + ("; backprop: array-API reference path (--reference)" if args.reference else ""),
-        f"versions: {versions()}",
+        + ("; backprop: array-API reference operations (--reference)" if args.reference else ""),
+        f"versions: {versions()}"
+        + (f"; backprop from {args.backprop_root}" if args.backprop_root else ""),
         f"BLAS (backprop worker): {'; '.join(bp_res['pools'])}",
-        f"data: {bp_res['source']}; load average at start/end: {res['load'][0]} / {res['load'][1]}",
-        f"GEMM rate (large square sgemm, best of 5): {floor['gflops']:.1f} GFLOP/s",
+        f"data: {bp_res['source']}; load average at start/end: {load[0]:.2f} / {load[1]:.2f}",
+        f"each library ran each workload alone in its own process; {args.rounds} round(s), "
+        f"median of the rounds (± half the min–max spread)",
+        f"GEMM rate (large square sgemm, best of 5): {gflops:.1f} GFLOP/s",
     ]
     if args.device == "cuda":
         import cupy
@@ -463,14 +414,16 @@ def report(args, res):
     for name, (layers, batch, _, _) in sizes.items():
         infer = name == "inference"
         work = forward_flops(layers, n) if infer else flops(layers, n)
-        ideal = work / (floor["gflops"] * 1e9)
-        b, t, s, f = bp_res.get(name), torch_res.get(name), sk_res.get(name), floor.get(name)
+        ideal = work / (gflops * 1e9)
+        b, t, s, f = (median(r.get(name)) for r in (bp_res, torch_res, sk_res, floor))
         label = f"{name} {'-'.join(map(str, layers))}" + (f" b{batch}" if batch else "")
         unit = "s" if infer else "s/epoch"
+        cells = [fmt(v) + spread(r.get(name)) for v, r in
+                 ((b, bp_res), (t, torch_res), (s, sk_res), (f, floor))]
         lines.append(
-            f"| {label} ({unit}) | {fmt(b)} | {fmt(t)} | {fmt(s)} | {fmt(f)} | {fmt(ideal)} "
+            f"| {label} ({unit}) | {' | '.join(cells)} | {fmt(ideal)} "
             f"| {work / 1e9:.1f} | {fmt(b / t if t else None)} | {fmt(b / f if f else None)} |")
-    throughput = [n / r["inference"] / 1e6 if r.get("inference") else None
+    throughput = [n / median(r["inference"]) / 1e6 if r.get("inference") else None
                   for r in (bp_res, torch_res, sk_res)]
     lines.append(f"| inference (M samples/s) | {fmt(throughput[0])} | {fmt(throughput[1])} "
                  f"| {fmt(throughput[2])} | | | | | |")
@@ -478,8 +431,8 @@ def report(args, res):
              for r in (bp_res, torch_res, sk_res, floor)]
     peaks = ["—" if v is None else f"{v:.0f}" for v in peaks]
     lines.append(f"| peak memory (MiB, whole process) | {' | '.join(peaks)} | | | | |")
-    if sk_res.get("dtype"):
-        lines.append(f"\nscikit-learn trained in {sk_res['dtype']}.")
+    if sk_res and "skipped" not in sk_res:
+        lines.append("\nscikit-learn trained in float32.")
     return "\n".join(lines)
 
 
@@ -494,11 +447,20 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated subset of the workloads "
                                            "(mnist,deep,full-batch,inference)")
     parser.add_argument("--reference", action="store_true",
-                        help="time backprop's array-API reference path (NumPy fast path off)")
-    parser.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
+                        help="time backprop with the array-API reference operations on NumPy")
+    parser.add_argument("--backprop-root", type=Path,
+                        help="time the backprop package of another checkout (e.g. the code "
+                             "before a change) instead of this one")
+    parser.add_argument("--rounds", type=int, help="rounds of isolated runs (default 2; "
+                                                    "--quick: 1)")
+    parser.add_argument("--worker", choices=LIBS + ("gemm",), help=argparse.SUPPRESS)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     unknown = set((args.only or "").split(",")) - set(_workloads(False)) - {""}
     if unknown:
         parser.error(f"--only: unknown workload(s) {', '.join(sorted(unknown))}")
@@ -514,11 +476,10 @@ def main(argv=None):
     libs = ["backprop", "floor"] + [lib for lib in args.libs.split(",")
                                     if lib in ("torch", "sklearn")]
     load = [os.getloadavg()[0]]
-    results = run_all(args, libs)
+    results, gflops = run_all(args, libs)
     load.append(os.getloadavg()[0])
-    results["load"] = [f"{v:.2f}" for v in load]
     print(f"$ python scripts/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(report(args, results))
+    print(report(args, results, gflops, load))
 
 
 if __name__ == "__main__":
