@@ -92,7 +92,7 @@ class Sequential:
             too_large = bad - _count_nonfinite(xp, X)
             if too_large:
                 raise BackpropError(
-                    f"{name} has {too_large} values too large for {self.dtype} (|x| > "
+                    f"{name} has {too_large} values too large for {_dtype_name(self.dtype)} (|x| > "
                     f"{float(xp.finfo(self.dtype).max):.3g}): scale the data or use "
                     f"dtype='float64'")
             raise BackpropError(f"{name} must contain only finite values; got {bad} NaN/Inf entries")
@@ -336,3 +336,8 @@ def _all_finite(xp, X) -> bool:
 
 def _count_nonfinite(xp, X) -> int:
     return int(xp.sum(xp.astype(~xp.isfinite(X), xp.int64)))
+
+
+def _dtype_name(dtype) -> str:
+    """``float32`` for numpy.float32, torch.float32, array_api_strict.float32, …"""
+    return getattr(dtype, "__name__", None) or str(dtype).rsplit(".", 1)[-1]
