@@ -123,9 +123,11 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
             Tv = net.targets(validation_data[1], loss, Xv.shape[0], name="validation_data[1]")
         n = X.shape[0]
         n_b = n if batch_size is None else min(batch_size, n)
-        for check in ("rate", "decay"):         # a schedule or λ(Σw) that gives no number
-            if callable(getattr(optimizer, check, None)):
-                getattr(optimizer, check)(*([] if check == "rate" else [n_b]))
+        # a schedule or a λ(Σw) that gives no number fails here, not after a step
+        if hasattr(optimizer, "rate"):
+            optimizer.rate()
+        if hasattr(optimizer, "decay"):
+            optimizer.decay(n_b)
         rng = Random(seed)
         history = History() if history is None else history
         step = Step(net, loss, optimizer, s)
