@@ -7,7 +7,7 @@ epoch's values have been read back to the host, never inside the training step.
 
 from __future__ import annotations
 
-from .errors import BackpropError, check_number
+from .errors import BackpropError, check_number, is_int
 from .io import save_checkpoint
 
 
@@ -22,10 +22,10 @@ class EarlyStopping:
     """
 
     def __init__(self, patience=5, min_delta=0.0, restore_best=True):
-        check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1,
-                     "an int >= 1")
+        check_number("patience", patience, lambda v: is_int(v) and v >= 1, "an int >= 1")
         check_number("min_delta", min_delta, lambda v: v >= 0, "a number >= 0")
-        self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.restore_best = bool(restore_best)
         self.best = float("inf")
         self.best_epoch = None
         self.best_theta = None

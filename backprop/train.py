@@ -17,7 +17,7 @@ from . import losses as _losses
 from . import optim as _optim
 from .device import Random, fastpath, to_host
 from .divergence import Guard
-from .errors import BackpropError, BackpropTypeError, check_positive_int
+from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
 
 
 @dataclass
@@ -85,13 +85,13 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     """
     loss = _losses.get(loss)
     optimizer = _optim.get(optimizer)
-    check_positive_int("epochs", epochs)
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) \
-            or not 0 <= initial_epoch < epochs:
+    epochs = check_positive_int("epochs", epochs)
+    if not is_int(initial_epoch) or not 0 <= initial_epoch < epochs:
         raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
                             f"got {initial_epoch!r}")
-    check_positive_int("batch_size", batch_size, allow_none=True)
-    check_positive_int("eval_every", eval_every)
+    initial_epoch = int(initial_epoch)
+    batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+    eval_every = check_positive_int("eval_every", eval_every)
     xp = net.xp
     with net.backend.context():
         X = net.inputs(X)
