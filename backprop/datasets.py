@@ -9,7 +9,7 @@ float32 in [0, 1] for images, labels int64), which `fit` moves to the model's de
   validation images (100 per class) from its test set, drawn with seed 0.
 * `mnist` — the four standard IDX files from ``data_dir``, the cache directory or a
   public mirror (downloaded with pooch and checked against their SHA-256).
-* `load_csv` — features and a label column from a CSV file.
+* `load_csv` — features and a label column from a CSV file (`backprop.csvfile`).
 * the seeds' synthetic problems, from `backprop.synthetic`: `xor` (seed 001),
   `curve` (Figure 5.3) and `two_class` with its Bayes posterior (Figure 5.4).
 
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
 
+from .csvfile import load_csv, read_csv  # noqa: F401 (re-exported)
 from .errors import BackpropError
 from .synthetic import curve, two_class, two_class_posterior, xor  # noqa: F401 (re-exported)
 
@@ -194,61 +194,3 @@ def read_idx(path, magic: int) -> np.ndarray:
             f"{path} has {len(data)} bytes but its header {shape} needs {expected}"
             f"{' (truncated)' if len(data) < expected else ''}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def read_csv(path):
-    """A CSV file of numbers as ``(table, names)``: a float64 array (n, columns) and the
-    header's column names, or None when the first line is numbers (no header)."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
-    except OSError as exc:
-        raise BackpropError(f"cannot read CSV file {path}: {exc}") from exc
-    names = [cell.strip() for cell in first.split(",")]
-    header = not all(_is_number(cell) for cell in names)
-    try:
-        with warnings.catch_warnings():  # an empty file is reported below, not as a warning
-            warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2,
-                               dtype=np.float64)
-    except ValueError as exc:
-        raise BackpropError(f"CSV file {path} must hold numbers only: {exc}") from exc
-    if table.shape[0] == 0:
-        raise BackpropError(f"CSV file {path} has no data rows")
-    return table, names if header else None
-
-
-def load_csv(path, label_column=-1):
-    """Features and labels from a CSV file: ``(X, y)`` with X float32, one row per sample.
-
-    ``label_column`` is the index (negative from the end) or the header name of the
-    label column. A first line that is not all numbers is taken as the header. Labels
-    that are all whole numbers come back as int64 (class labels), otherwise float32.
-    """
-    table, names = read_csv(path)
-    if table.shape[1] < 2:
-        raise BackpropError(
-            f"CSV file {path} must have at least two columns (features and a label); "
-            f"got {table.shape[1]}")
-    if isinstance(label_column, str):
-        if names is None or label_column not in names:
-            raise BackpropError(
-                f"label_column {label_column!r} is not a column of {path}; header: {names}")
-        label_column = names.index(label_column)
-    if not -table.shape[1] <= label_column < table.shape[1]:
-        raise BackpropError(
-            f"label_column must be a column index in [{-table.shape[1]}, {table.shape[1] - 1}] "
-            f"for {path}; got {label_column}")
-    y = table[:, label_column]
-    X = np.delete(table, label_column, axis=1).astype(np.float32)
-    y = y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)
-    return X, y
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False

@@ -10,7 +10,6 @@ training step never waits for the host.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 
 from . import losses as _losses
@@ -18,6 +17,7 @@ from . import optim as _optim
 from .device import Random, fastpath, to_host
 from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
+from .historylog import write_csv
 
 
 @dataclass
@@ -46,21 +46,9 @@ class History:
 
         The validation columns are filled at the iterations where it was evaluated and
         empty elsewhere; ``error`` columns are empty for losses without misclassification.
+        The file is written atomically, numbers exactly (`backprop.historylog`).
         """
-        val = {t: i for i, t in enumerate(self.val_iteration)}
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["iteration", "cost", "error", "val_cost", "val_error"])
-            for t in range(1, self.iterations + 1):
-                i = val.get(t)
-                writer.writerow([
-                    t, self.cost[t - 1], _at(self.error, t - 1),
-                    "" if i is None else self.val_cost[i],
-                    "" if i is None else _at(self.val_error, i)])
-
-
-def _at(values, i):
-    return values[i] if i < len(values) else ""
+        write_csv(self, path)
 
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,

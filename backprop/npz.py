@@ -1,0 +1,210 @@
+"""Reading ``.npz`` files that may come from anyone, every size checked before it is used.
+
+An ``.npz`` file is a ZIP archive of ``.npy`` members. ``np.load`` trusts what both
+layers claim: a member's header may declare any shape (an allocation of that size), and
+a deflated member may inflate to a thousand times its size. `NpzReader` reads a file
+the way `backprop.io` needs it, as data:
+
+* only a regular file, with a sound ZIP directory: unique member names, no encryption,
+  only stored or deflated members, members that lie inside the file without overlapping;
+* a member's ``.npy`` header is parsed first (``np.lib.format``, no pickle) and its dtype
+  and shape are returned to the caller to check, before any of its data is read;
+* the member must hold exactly the bytes its header declares, and the members read may
+  together claim at most `MAX_RATIO` times their compressed size (plus `SLACK`), so a
+  zip bomb is refused before anything is inflated; data are read in bounded chunks and
+  checked against the ZIP's CRC-32.
+
+Every problem raises one `BackpropError` naming the file and the member.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BackpropError
+
+MAX_RATIO = 32          # deflate shrinks trained float weights by little; zero-filled bombs ~1000×
+SLACK = 1 << 20         # small members that compress well (zero biases) stay readable
+CHUNK = 1 << 20
+MAX_HEADER = 10_000     # bytes of a .npy header (NumPy's own limit)
+FAILURES = (ValueError, TypeError, SyntaxError, EOFError, OSError, zipfile.BadZipFile,
+            zlib.error, struct.error, NotImplementedError, RuntimeError)
+
+
+class NpzReader:
+    """An open ``.npz`` file: `names`, `header(name)`, `array(name, …)`, `text(name, …)`."""
+
+    def __init__(self, path, what="model file"):
+        self.path = Path(path)
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise BackpropError(f"{what} {self.path} does not exist") from None
+        except OSError as exc:
+            raise BackpropError(f"cannot read {what} {self.path}: {exc.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise BackpropError(f"{what} {self.path} is not a regular file")
+        self.size = info.st_size
+        self._claimed = self._compressed = 0
+        self._opened = set()
+        try:
+            self._file = open(self.path, "rb")
+            self._zip = zipfile.ZipFile(self._file)
+            members = self._zip.infolist()
+        except FAILURES as exc:
+            self.close()
+            raise BackpropError(f"{self.path} is not a readable backprop {what} (truncated or "
+                                f"foreign): {type(exc).__name__}: {exc}") from None
+        try:
+            self._members = self._check_directory(members)
+        except BackpropError:
+            self.close()
+            raise
+        self.names = set(self._members)
+
+    def close(self):
+        for part in ("_zip", "_file"):
+            if getattr(self, part, None) is not None:
+                getattr(self, part).close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def error(self, message):
+        return BackpropError(f"{self.path}: {message}")
+
+    def _check_directory(self, members):
+        """{name without .npy: ZipInfo}, after checking what the ZIP directory claims."""
+        found = {}
+        end = getattr(self._zip, "start_dir", self.size)
+        previous = None
+        for info in sorted(members, key=lambda i: i.header_offset):
+            if info.filename in found or info.filename.removesuffix(".npy") in found:
+                raise self.error(f"member {info.filename!r} appears twice")
+            if info.flag_bits & 0x1:
+                raise self.error(f"member {info.filename!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise self.error(f"member {info.filename!r} uses compression method "
+                                 f"{info.compress_type}; only stored or deflated members are read")
+            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+                raise self.error(f"stored member {info.filename!r} claims {info.file_size} bytes "
+                                 f"but occupies {info.compress_size}")
+            start = info.header_offset
+            if previous is not None and start < previous:
+                raise self.error(f"member {info.filename!r} overlaps the member before it")
+            previous = start + 30 + len(info.filename.encode()) + info.compress_size
+            if start < 0 or previous > end:
+                raise self.error(f"member {info.filename!r} extends beyond the archive")
+            found[info.filename.removesuffix(".npy")] = info
+        return found
+
+    def _open(self, name):
+        """The member's stream; the first time, its claimed size is charged to the budget."""
+        info = self._members.get(name)
+        if info is None:
+            raise self.error(f"array {name} is missing")
+        if name not in self._opened:
+            self._opened.add(name)
+            self._claimed += info.file_size
+            self._compressed += info.compress_size
+            if self._claimed > MAX_RATIO * self._compressed + SLACK:
+                raise self.error(
+                    f"its members claim {self._claimed:,} bytes uncompressed from "
+                    f"{self._compressed:,} compressed bytes (more than {MAX_RATIO}×): refused "
+                    f"as a possible zip bomb")
+        return self._zip.open(info)
+
+    def header(self, name):
+        """``(dtype, shape)`` declared by member ``name``'s ``.npy`` header (no data read)."""
+        with self._guard(name):
+            with self._open(name) as f:
+                return self._header(name, f)[:2]
+
+    def _header(self, name, f):
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, MAX_HEADER)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, MAX_HEADER)
+        else:
+            raise self.error(f"array {name} has .npy format version {version}; 1.0 or 2.0 is read")
+        if not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise self.error(f"array {name} declares the shape {shape!r}")
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+            raise self.error(f"array {name} has dtype {dtype}; plain numbers or text are read")
+        nbytes = math.prod(shape) * dtype.itemsize
+        held = self._members[name].file_size - f.tell()
+        if nbytes != held:
+            raise self.error(f"array {name} declares shape {shape} of {dtype} ({nbytes:,} "
+                             f"bytes) but holds {held:,} bytes")
+        return dtype, shape, fortran, nbytes
+
+    def array(self, name, dtype, shape):
+        """Member ``name`` as a writable host array, after checking it is ``dtype`` (any byte
+        order) of exactly ``shape``; raise naming the file otherwise."""
+        dtype = np.dtype(dtype)
+        with self._guard(name):
+            with self._open(name) as f:
+                found, found_shape, fortran, nbytes = self._header(name, f)
+                if found.newbyteorder("=") != dtype or found_shape != tuple(shape):
+                    raise self.error(f"array {name} must be {dtype} {tuple(shape)}; found "
+                                     f"{found} {found_shape}")
+                data = self._read(name, f, nbytes)
+        array = np.frombuffer(data, dtype=found).reshape(shape, order="F" if fortran else "C")
+        return array if found.isnative else array.astype(dtype)
+
+    def text(self, name, limit):
+        """Member ``name``, a 0-d NumPy string of at most ``limit`` bytes, as a `str`."""
+        with self._guard(name):
+            with self._open(name) as f:
+                dtype, shape, _, nbytes = self._header(name, f)
+                if dtype.kind != "U" or shape != ():
+                    raise self.error(f"{name} must be a text string; found {dtype} {shape}")
+                if nbytes > limit:
+                    raise self.error(f"{name} holds {nbytes:,} bytes; at most {limit:,} are read")
+                data = self._read(name, f, nbytes)
+            return np.frombuffer(data, dtype=dtype)[0].item()
+
+    def _read(self, name, f, nbytes):
+        """Exactly ``nbytes`` of member data, in bounded chunks; the CRC is checked at the end."""
+        data = bytearray(nbytes)
+        view, filled = memoryview(data), 0
+        while filled < nbytes:
+            chunk = f.read(min(CHUNK, nbytes - filled))
+            if not chunk:
+                raise self.error(f"array {name} is truncated")
+            view[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+        if f.read(1):
+            raise self.error(f"array {name} has data beyond its declared shape")
+        return data
+
+    def _guard(self, name):
+        return _Guard(self, name)
+
+
+class _Guard:
+    """Turn the errors of reading one member (ZIP, zlib, .npy header) into a BackpropError."""
+
+    def __init__(self, reader, name):
+        self.reader, self.name = reader, name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, FAILURES) and not issubclass(kind, BackpropError):
+            raise self.reader.error(f"array {self.name} cannot be read: {kind.__name__}: "
+                                    f"{exc}".splitlines()[0]) from None
+        return False
