@@ -132,23 +132,7 @@ class NpzReader:
                 return self._header(name, f)[:2]
 
     def _header(self, name, f):
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, MAX_HEADER)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, MAX_HEADER)
-        else:
-            raise self.error(f"array {name} has .npy format version {version}; 1.0 or 2.0 is read")
-        if not all(isinstance(n, int) and n >= 0 for n in shape):
-            raise self.error(f"array {name} declares the shape {shape!r}")
-        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-            raise self.error(f"array {name} has dtype {dtype}; plain numbers or text are read")
-        nbytes = math.prod(shape) * dtype.itemsize
-        held = self._members[name].file_size - f.tell()
-        if nbytes != held:
-            raise self.error(f"array {name} declares shape {shape} of {dtype} ({nbytes:,} "
-                             f"bytes) but holds {held:,} bytes")
-        return dtype, shape, fortran, nbytes
+        return read_header(f, self._members[name].file_size, f"array {name}", self.error)
 
     def array(self, name, dtype, shape):
         """Member ``name`` as a writable host array, after checking it is ``dtype`` (any byte
@@ -192,6 +176,56 @@ class NpzReader:
 
     def _guard(self, name):
         return _Guard(self, name)
+
+
+def read_header(f, size, what, error):
+    """``(dtype, shape, fortran_order, nbytes)`` from the ``.npy`` header at the start of the
+    stream ``f`` of ``size`` bytes: only plain numbers or text, and exactly as many data
+    bytes as the stream holds after the header. ``error(message)`` makes the exception."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, MAX_HEADER)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, MAX_HEADER)
+    else:
+        raise error(f"{what} has .npy format version {version}; 1.0 or 2.0 is read")
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise error(f"{what} declares the shape {shape!r}")
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise error(f"{what} has dtype {dtype}; plain numbers or text are read")
+    nbytes = math.prod(shape) * dtype.itemsize
+    held = size - f.tell()
+    if nbytes != held:
+        raise error(f"{what} declares shape {shape} of {dtype} ({nbytes:,} bytes) but holds "
+                    f"{held:,} bytes")
+    return dtype, shape, fortran, nbytes
+
+
+def read_npy(path):
+    """A ``.npy`` file as a host array, its header checked against the file's size before
+    any data is read (no pickle; plain numbers only). Errors name the file."""
+    path = Path(path)
+
+    def error(message):
+        return BackpropError(f"{path}: {message}")
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise error("not a regular file")
+        with open(path, "rb") as f:
+            dtype, shape, fortran, nbytes = read_header(f, os.fstat(f.fileno()).st_size,
+                                                        "the array", error)
+            data = bytearray(nbytes)
+            if f.readinto(data) != nbytes:
+                raise error("the array is truncated")
+    except FileNotFoundError:
+        raise BackpropError(f"{path} does not exist") from None
+    except BackpropError:
+        raise
+    except FAILURES as exc:
+        raise BackpropError(f"cannot read {path} as a .npy array: {type(exc).__name__}: "
+                            f"{exc}".splitlines()[0]) from None
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
 class _Guard:
