@@ -82,7 +82,7 @@ class HistoryLog:
         path = Path(path)
         try:
             with open(path, "rb") as f:
-                data = f.read(size + 1)[:size]
+                data = f.read(size) if os.fstat(f.fileno()).st_size >= size else b""
         except OSError as exc:
             raise BackpropError(f"cannot read the history {path}: {exc.strerror}") from None
         if len(data) < size or zlib.crc32(data) != crc32:

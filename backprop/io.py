@@ -137,8 +137,9 @@ def _meta(f):
     def corrupt(what):
         return BackpropError(f"{f.path} has a corrupt architecture record: {what}")
 
+    text = f.text("meta", META_LIMIT)
     try:
-        meta = json.loads(f.text("meta", META_LIMIT), parse_constant=_no_constant)
+        meta = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise corrupt("its JSON is nested too deeply") from None
     except ValueError as exc:
@@ -294,8 +295,11 @@ def _history(f, record, corrupt):
                 and all(is_int(state[k]) and state[k] >= 0 for k in ("rows", "bytes", "crc32"))):
             raise corrupt("history log record must be a file name in the checkpoint's folder "
                           "and three counts")
-        fields, log = HistoryLog.resume(f.path.parent / state["file"], state["rows"],
-                                        state["bytes"], state["crc32"])
+        try:
+            fields, log = HistoryLog.resume(f.path.parent / state["file"], state["rows"],
+                                            state["bytes"], state["crc32"])
+        except BackpropError as exc:
+            raise BackpropError(f"{f.path}: {exc}") from None
     elif set(record) == {"arrays"}:
         counts = record["arrays"]
         if not (isinstance(counts, dict) and set(counts) == set(CURVES)

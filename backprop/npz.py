@@ -129,10 +129,19 @@ class NpzReader:
         """``(dtype, shape)`` declared by member ``name``'s ``.npy`` header (no data read)."""
         with self._guard(name):
             with self._open(name) as f:
-                return self._header(name, f)[:2]
+                return read_header(f, None, f"array {name}", self.error)[:2]
 
-    def _header(self, name, f):
-        return read_header(f, self._members[name].file_size, f"array {name}", self.error)
+    def _header(self, name, f, expected=None):
+        """The header, checked against ``expected`` (dtype, shape) if given, then against the
+        bytes the member holds."""
+        dtype, shape, fortran, nbytes = read_header(f, None, f"array {name}", self.error)
+        if expected is not None and (dtype.newbyteorder("=") != expected[0]
+                                     or shape != tuple(expected[1])):
+            raise self.error(f"array {name} must be {expected[0]} {tuple(expected[1])}; found "
+                             f"{dtype} {shape}")
+        _check_size(nbytes, self._members[name].file_size - f.tell(), dtype, shape,
+                    f"array {name}", self.error)
+        return dtype, shape, fortran, nbytes
 
     def array(self, name, dtype, shape):
         """Member ``name`` as a writable host array, after checking it is ``dtype`` (any byte
@@ -140,10 +149,7 @@ class NpzReader:
         dtype = np.dtype(dtype)
         with self._guard(name):
             with self._open(name) as f:
-                found, found_shape, fortran, nbytes = self._header(name, f)
-                if found.newbyteorder("=") != dtype or found_shape != tuple(shape):
-                    raise self.error(f"array {name} must be {dtype} {tuple(shape)}; found "
-                                     f"{found} {found_shape}")
+                found, _, fortran, nbytes = self._header(name, f, (dtype, shape))
                 data = self._read(name, f, nbytes)
         array = np.frombuffer(data, dtype=found).reshape(shape, order="F" if fortran else "C")
         return array if found.isnative else array.astype(dtype)
@@ -180,8 +186,9 @@ class NpzReader:
 
 def read_header(f, size, what, error):
     """``(dtype, shape, fortran_order, nbytes)`` from the ``.npy`` header at the start of the
-    stream ``f`` of ``size`` bytes: only plain numbers or text, and exactly as many data
-    bytes as the stream holds after the header. ``error(message)`` makes the exception."""
+    stream ``f``: only plain numbers or text; if ``size`` (the stream's length) is given,
+    exactly as many data bytes as it holds after the header. ``error(message)`` makes
+    the exception."""
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, MAX_HEADER)
@@ -194,11 +201,15 @@ def read_header(f, size, what, error):
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise error(f"{what} has dtype {dtype}; plain numbers or text are read")
     nbytes = math.prod(shape) * dtype.itemsize
-    held = size - f.tell()
+    if size is not None:
+        _check_size(nbytes, size - f.tell(), dtype, shape, what, error)
+    return dtype, shape, fortran, nbytes
+
+
+def _check_size(nbytes, held, dtype, shape, what, error):
     if nbytes != held:
         raise error(f"{what} declares shape {shape} of {dtype} ({nbytes:,} bytes) but holds "
                     f"{held:,} bytes")
-    return dtype, shape, fortran, nbytes
 
 
 def read_npy(path):
