@@ -77,7 +77,7 @@ SETTINGS = {   # what each setting must be, in the words of its option
     "momentum": (lambda v: v is None or _is_number(v, lambda x: 0 <= x < 1), "in [0, 1)"),
     "weight_decay": (lambda v: _is_number(v, lambda x: x >= 0), "a number >= 0"),
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-    "early_stopping": (lambda v: v is None or is_int(v) and v >= 1, "a patience >= 1"),
+    "early_stopping": (lambda v: v is None or is_int(v) and v >= 1, "a number of epochs >= 1"),
     "device": (lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v),
                "cpu, cuda or cuda:N"),
     "dtype": (lambda v: v in DTYPES, "float32 or float64"),
@@ -432,7 +432,7 @@ def _restore(resumed, s, n, optimizer, stop):
     if epoch > s["epochs"]:
         raise BackpropError(f"{path} has trained {epoch} epochs already: --epochs must be at "
                             f"least {epoch}")
-    _restore_optimizer(path, optimizer, state["optimizer"])
+    _restore_optimizer(path, optimizer, state["optimizer"], s)
     states = state["callbacks"]
     if len(states) != (1 if stored.get("early_stopping") else 0):
         raise BackpropError(f"{path}: its callback states do not match its settings")
@@ -445,7 +445,7 @@ def _restore(resumed, s, n, optimizer, stop):
     return epoch, history, log
 
 
-def _restore_optimizer(path, optimizer, state):
+def _restore_optimizer(path, optimizer, state, s):
     """Load the optimizer's state, refusing one that this optimizer cannot continue exactly."""
     scalars, buffers = state
     if scalars["t"] == 0:
@@ -455,10 +455,12 @@ def _restore_optimizer(path, optimizer, state):
     else:
         needed = {"velocity"} if optimizer.momentum else set()
     if set(buffers) != needed:
+        momentum = "" if s["momentum"] is None else f" --momentum {s['momentum']}"
         raise BackpropError(
             f"{path}: its optimizer state ({', '.join(sorted(buffers)) or 'no buffers'}) is not "
-            f"what {optimizer!r} continues from ({', '.join(sorted(needed)) or 'no buffers'}): "
-            f"resume with the run's --optimizer and --momentum")
+            f"what --optimizer {s['optimizer']}{momentum} continues from "
+            f"({', '.join(sorted(needed)) or 'no buffers'}): resume with the run's --optimizer "
+            f"and --momentum")
     optimizer.load_state_dict(state)
 
 
@@ -578,6 +580,8 @@ def _features(path: Path):
         if X.ndim < 2:
             raise BackpropError(f"{path} holds an array of shape {X.shape}; give one sample per "
                                 f"row (shape (n, features))")
+        if X.shape[0] == 0:
+            raise BackpropError(f"{path} holds no samples")
         X = X / np.float32(255) if X.dtype == np.uint8 else X.astype(
             np.float64 if X.dtype == np.float64 else np.float32)
         X = X.reshape(X.shape[0], -1)
@@ -585,8 +589,6 @@ def _features(path: Path):
         X = datasets.read_csv(path)[0]
     else:
         raise BackpropError(f"FILE must be a .npy or .csv file; got {path}")
-    if X.shape[0] == 0:
-        raise BackpropError(f"{path} holds no samples")
     bad = int(np.sum(~(np.abs(X) <= FLOAT32_MAX)))
     if bad:
         raise BackpropError(f"{path} holds {bad} values that are NaN, infinite or beyond "
