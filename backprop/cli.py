@@ -29,7 +29,7 @@ from . import losses as _losses
 from .activations import ACTIVATIONS
 from .callbacks import Checkpoint, EarlyStopping
 from .device import DTYPES, to_host
-from .errors import BackpropError, is_int
+from .errors import BackpropError, DivergenceError, is_int
 from .historylog import HistoryLog
 from .io import load_checkpoint, read_model, save
 from .layers import Dense
@@ -348,6 +348,13 @@ def _train(args):
         except KeyboardInterrupt:
             _interrupted(out, checkpoint.epoch or (initial_epoch or None), s["epochs"])
             return 130
+        except DivergenceError as exc:
+            kept = (f"{out} keeps the run up to epoch {exc.epoch - 1}" if exc.epoch > 1
+                    else "nothing was saved")
+            raise BackpropError(
+                f"training diverged in epoch {exc.epoch} (the cost or the weights became NaN or "
+                f"infinite by iteration {exc.iteration}); {kept}: try a smaller --lr than "
+                f"{optimizer.rate():g}, or scale the data") from None
         seconds = time.perf_counter() - start
     elif stop is not None:
         stop.on_train_end(history, net)         # as fit ends: the best epoch's weights
@@ -498,6 +505,9 @@ FROM_FILE = {"softmax_cross_entropy": "cross_entropy",
 def _model(path: Path, device):
     """``(net, outputs)`` from a model file or a run folder (its model.npz, or, for a run
     that was interrupted before writing it, its checkpoint.npz)."""
+    ok, expected = SETTINGS["device"]
+    if not ok(device):
+        raise BackpropError(f"--device must be {expected}; got {device!r}")
     if not path.is_dir():
         return read_model(path, device)
     if (path / "model.npz").is_file() or not (path / "checkpoint.npz").is_file():

@@ -114,8 +114,8 @@ def _find(folder: Path, name: str):
 
 def _missing(folder: Path, why: str) -> str:
     return (f"MNIST files not found in {folder} ({why}): put "
-            f"{', '.join(MNIST_FILES)} (gzip or uncompressed) there, pass "
-            f"data_dir=..., or set BACKPROP_DATA to a folder containing mnist/")
+            f"{', '.join(MNIST_FILES)} (gzip or uncompressed) there or in a folder you name, "
+            f"or set BACKPROP_DATA to a folder containing mnist/")
 
 
 def _download(name: str, sha256: str, folder: Path) -> Path:
