@@ -84,9 +84,11 @@ class EarlyStopping:
         for name in ("best_epoch", "wait", "stopped_epoch"):
             value = scalars[name]
             if not (value is None and name != "wait") and not (is_int(value) and value >= 0):
-                raise BackpropError(f"EarlyStopping {name} must be an int >= 0; got {value!r}"[:200])
+                raise BackpropError(
+                    f"EarlyStopping {name} must be an int >= 0; got {value!r}"[:200])
         if (best is None) != (scalars["best_epoch"] is None):
-            raise BackpropError("EarlyStopping state has a best cost without its epoch, or the reverse")
+            raise BackpropError(
+                "EarlyStopping state has a best cost without its epoch, or the reverse")
         if self.restore_best and best is not None and "best_theta" not in arrays:
             raise BackpropError("EarlyStopping state has a best epoch but not its weights")
         self.best = float("inf") if scalars["best"] is None else float(scalars["best"])

@@ -13,77 +13,27 @@ non-zero exit status; results go to stdout, and a reader of stdout that goes awa
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import clidata, datasets, optim
+from . import clidata, datasets, optim, runs
 from . import losses as _losses
 from .activations import ACTIVATIONS
 from .callbacks import Checkpoint, EarlyStopping
+from .csvfile import FLOAT32_MAX
 from .device import DTYPES, to_host
-from .errors import BackpropError, DivergenceError, is_int
+from .errors import BackpropError, DivergenceError
 from .historylog import HistoryLog
 from .io import load_checkpoint, read_model, save
 from .layers import Dense
 from .network import Sequential
 from .npz import read_npy
+from .runs import LOSS_NAMES, OUTPUT, SCHEDULES, SETTINGS
 from .train import fit
-
-DEFAULTS = {
-    "data": "digits", "val_data": None, "label_column": "-1", "task": None, "hidden": [200],
-    "activation": "relu", "loss": None, "epochs": 10, "batch_size": 100,
-    "lr": None, "optimizer": "sgd", "momentum": None, "weight_decay": 0.0,
-    "schedule": "constant", "early_stopping": None, "device": "cpu", "dtype": "float32",
-    "seed": 0, "eval_every": 10,
-}
-DEFAULT_LR = {"sgd": 0.5, "nesterov": 0.1, "adam": 0.001}
-ARCHITECTURE = ("data", "val_data", "label_column", "task", "hidden", "activation", "loss",
-                "dtype")
-LOSS_NAMES = ("cross_entropy", "sigmoid_cross_entropy", "squared_error")
-OUTPUT = {"cross_entropy": "softmax", "sigmoid_cross_entropy": "sigmoid",
-          "squared_error": "identity"}
-SCHEDULES = ("constant", "step", "cosine")
-RUN_FILES = ("model.npz", "checkpoint.npz", "history.csv")
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _is_number(v, ok):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
-
-
-SETTINGS = {   # what each setting must be, in the words of its option
-    "data": (lambda v: isinstance(v, str) and v != "", "digits, mnist or a .csv file"),
-    "val_data": (lambda v: v is None or isinstance(v, str) and v != "", "a .csv file"),
-    "label_column": (lambda v: isinstance(v, str), "a column index or header name"),
-    "task": (lambda v: v is None or v in clidata.TASKS, "classification or regression"),
-    "hidden": (lambda v: isinstance(v, list) and all(is_int(n) and n >= 1 for n in v),
-               "numbers of units >= 1"),
-    "activation": (lambda v: isinstance(v, str) and v in ACTIVATIONS,
-                   f"one of {', '.join(sorted(ACTIVATIONS))}"),
-    "loss": (lambda v: v is None or v in LOSS_NAMES, f"one of {', '.join(LOSS_NAMES)}"),
-    "epochs": (lambda v: is_int(v) and v >= 1, "at least 1"),
-    "batch_size": (lambda v: is_int(v) and v >= 1, "at least 1"),
-    "lr": (lambda v: v is None or _is_number(v, lambda x: x > 0), "a number > 0"),
-    "optimizer": (lambda v: isinstance(v, str) and v in optim.OPTIMIZERS,
-                  f"one of {', '.join(optim.OPTIMIZERS)}"),
-    "momentum": (lambda v: v is None or _is_number(v, lambda x: 0 <= x < 1), "in [0, 1)"),
-    "weight_decay": (lambda v: _is_number(v, lambda x: x >= 0), "a number >= 0"),
-    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-    "early_stopping": (lambda v: v is None or is_int(v) and v >= 1, "a number of epochs >= 1"),
-    "device": (lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v),
-               "cpu, cuda or cuda:N"),
-    "dtype": (lambda v: v in DTYPES, "float32 or float64"),
-    "seed": (lambda v: is_int(v) and v >= 0, "an int >= 0"),
-    "eval_every": (lambda v: is_int(v) and v >= 1, "at least 1"),
-}
 
 TRAIN_HELP = (
     "With no arguments: a 784-200-10 network (ReLU, softmax cross-entropy) trained by "
@@ -215,115 +165,25 @@ def _note(text):
     print(text, file=sys.stderr, flush=True)
 
 
-# -- settings -------------------------------------------------------------------------------
-@dataclass
-class Resumed:
-    """A run continued from its checkpoint: its path, network, state and stored settings."""
-
-    path: Path
-    net: Sequential
-    state: dict
-    stored: dict
-
-
-def _check_settings(s, prefix=""):
-    for name, (ok, expected) in SETTINGS.items():
-        if not ok(s[name]):
-            raise BackpropError(f"{prefix}--{name.replace('_', '-')} must be {expected}; got "
-                                f"{s[name]!r}"[:300])
-    if s["optimizer"] == "nesterov" and s["momentum"] == 0:
-        raise BackpropError(f"{prefix}--optimizer nesterov needs --momentum > 0")
-
-
-def _settings(args):
-    """The run's settings: defaults ← checkpoint (with --resume) ← options given."""
-    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
-    if args.resume is None:
-        settings = {**DEFAULTS, **given}
-        _check_settings(settings)
-        return settings, None
-    path = args.resume / "checkpoint.npz" if args.resume.is_dir() else args.resume
-    clash = [k for k in ARCHITECTURE if k in given] + (["out"] if args.out else [])
-    if clash:
-        raise BackpropError(
-            f"--resume takes the data, network and folder from the checkpoint; drop "
-            f"{', '.join('--' + k.replace('_', '-') for k in clash)}")
-    net, state = load_checkpoint(path)
-    stored = _stored_settings(path, state)
-    settings = {**DEFAULTS, **stored, **given}
-    _check_settings(settings)
-    if settings["device"] != "cpu":
-        net, state = load_checkpoint(path, device=settings["device"])
-    return settings, Resumed(path, net, state, stored)
-
-
-def _stored_settings(path, state):
-    """The settings a checkpoint records, checked as if given as options."""
-    config = state["config"]
-    if not isinstance(config, dict):
-        raise BackpropError(f"{path} records no settings of backprop train")
-    unknown = sorted(set(config) - set(DEFAULTS) - {"files"})
-    if unknown:
-        raise BackpropError(f"{path} has corrupt settings: unknown {unknown}"[:300])
-    _check_settings({**DEFAULTS, **config}, f"{path} has corrupt settings: ")
-    files = config.get("files", {})
-    if not (isinstance(files, dict) and set(files) <= {"data", "val_data"} and all(
-            isinstance(v, list) and len(v) == 2 and is_int(v[0]) and isinstance(v[1], str)
-            and re.fullmatch(r"[0-9a-f]{64}", v[1]) for v in files.values())):
-        raise BackpropError(f"{path} has corrupt settings: files must be sizes and SHA-256")
-    return config
-
-
-def _optimizer(s, iterations_per_epoch):
-    name = s["optimizer"]
-    lr = s["lr"] if s["lr"] is not None else DEFAULT_LR[name]
-    total = s["epochs"] * iterations_per_epoch
-    if s["schedule"] == "step":
-        lr = optim.StepDecay(lr, every=max(1, -(-s["epochs"] // 3)) * iterations_per_epoch)
-    elif s["schedule"] == "cosine":
-        lr = optim.Cosine(lr, steps=total)
-    kwargs = {"lr": lr, "weight_decay": s["weight_decay"]}
-    if name != "adam" and s["momentum"] is not None:
-        kwargs["momentum"] = s["momentum"]
-    return optim.get(name, **kwargs)
-
-
-# -- train ----------------------------------------------------------------------------------
 def _train(args):
-    s, resumed = _settings(args)
-    if not clidata.is_csv(s["data"]):
-        stray = [o for o in ("val_data", "label_column") if getattr(args, o) is not None]
-        if stray:
-            raise BackpropError(f"--{stray[0].replace('_', '-')} needs --data FILE.csv; "
-                                f"--data {s['data']} brings its own validation split")
-    splits, files = clidata.load(s["data"], s["label_column"], s["val_data"], args.data_dir,
-                                 resumed.stored.get("files") if resumed else None)
-    task, why = clidata.task(s["task"], s["loss"], s["data"], splits)
-    loss_name = clidata.loss_for(task, s["loss"])
-    K = clidata.n_classes(splits) if task == "classification" else None
-    n_out = clidata.n_outputs(task, loss_name, K)
-    train, *val = splits
-    Y = clidata.targets(train, task, loss_name, n_out)
-    validation = (val[0].X, clidata.targets(val[0], task, loss_name, n_out)) if val else None
-    s.update(task=task, loss=loss_name, files=files)
-    for key in ("data", "val_data"):
-        if clidata.is_csv(s[key]):
-            s[key] = str(Path(s[key]).resolve())    # a resumed run finds it from anywhere
+    s, resumed = runs.settings(args)
+    train, Y, validation, n_out, why = _run_data(s, args, resumed)
+    task, loss_name = s["task"], s["loss"]
     n, batch = train.X.shape[0], min(s["batch_size"], train.X.shape[0])
     per_epoch = -(-n // batch)
-    optimizer = _optimizer(s, per_epoch)
+    optimizer = runs.make_optimizer(s, per_epoch)
     stop = EarlyStopping(patience=s["early_stopping"]) if s["early_stopping"] else None
     if stop:
-        _check_early_stopping(validation, per_epoch, s["eval_every"])
+        runs.check_early_stopping(validation, per_epoch, s["eval_every"])
     if resumed:
         net, out = resumed.net, resumed.path.parent
-        initial_epoch, history, log = _restore(resumed, s, n, optimizer, stop)
+        initial_epoch, history, log = runs.restore(resumed, s, n, optimizer, stop)
     else:
         sizes = [train.X.shape[1], *s["hidden"], n_out]
         acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
         net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
                          device=s["device"], dtype=s["dtype"], seed=s["seed"])
-        out = _new_folder(args.out)
+        out = runs.new_folder(args.out)
         initial_epoch, history, log = 0, None, HistoryLog(out / "history.csv")
     loss = _losses.get(loss_name)
     checkpoint = Checkpoint(out / "checkpoint.npz", optimizer, config=s,
@@ -333,10 +193,8 @@ def _train(args):
     _say(f"{loss.name} ({task}: {why}), {optimizer!r}, {Path(s['data']).name}: {n} train / "
          f"{validation[0].shape[0] if validation else 0} validation samples"
          + (f"; resuming {resumed.path} after epoch {initial_epoch}" if resumed else ""))
-    finished = initial_epoch >= s["epochs"] or (stop is not None
-                                                and stop.stopped_epoch is not None)
-    seconds = None
-    if not finished:
+    stopped = stop is not None and stop.stopped_epoch is not None
+    if initial_epoch < s["epochs"] and not stopped:
         start = time.perf_counter()
         try:
             history = fit(net, loss, optimizer, train.X, Y, epochs=s["epochs"],
@@ -356,22 +214,51 @@ def _train(args):
                 f"infinite by iteration {exc.iteration}); {kept}: try a smaller --lr than "
                 f"{optimizer.rate():g}, or scale the data") from None
         seconds = time.perf_counter() - start
-    elif stop is not None:
-        stop.on_train_end(history, net)         # as fit ends: the best epoch's weights
+        samples = (history.iterations - initial_epoch * per_epoch) // per_epoch * n
+        timing = (f"time {seconds:.1f} s for {history.iterations} iterations in total "
+                  f"({samples / max(seconds, 1e-9):,.0f} samples/s)")
+    else:                       # its training had ended: write what a kill may have lost
+        if stop is not None:
+            stop.on_train_end(history, net)     # as fit ends: the best epoch's weights
+        timing = (f"early stopping had ended the run at epoch {stop.stopped_epoch + 1}"
+                  if stopped else f"the run had trained its {initial_epoch} epochs (train "
+                                  f"longer with --epochs)") + "; its files are written again"
     log.append(history)         # cut what an epoch after the last checkpoint may have left
     _print_scores(net, loss, train.name, train.X, Y)
     if validation:
         _print_scores(net, loss, "validation", *validation)
-    if seconds is not None:
-        samples = (history.iterations - initial_epoch * per_epoch) // per_epoch * n
-        _say(f"time {seconds:.1f} s for {history.iterations} iterations in total "
-             f"({samples / max(seconds, 1e-9):,.0f} samples/s)")
-    elif finished:
-        _say(f"the run had trained its {initial_epoch} epochs"
-             + (f" (early stopping at epoch {stop.stopped_epoch + 1})"
-                if stop and stop.stopped_epoch is not None else "")
-             + "; its files are written again (train longer with --epochs)")
-    save(net, out / "model.npz", loss=loss_name, task=task)
+    _say(timing)
+    _write_results(net, out, history, s)
+    return 0
+
+
+def _run_data(s, args, resumed):
+    """``(train split, its targets, validation pair or None, outputs, why the task)`` for
+    the settings ``s``, which get the task, the loss, absolute CSV paths and fingerprints."""
+    if not clidata.is_csv(s["data"]):
+        stray = [o for o in ("val_data", "label_column") if getattr(args, o) is not None]
+        if stray:
+            raise BackpropError(f"--{stray[0].replace('_', '-')} needs --data FILE.csv; "
+                                f"--data {s['data']} brings its own validation split")
+    splits, files = clidata.load(s["data"], s["label_column"], s["val_data"], args.data_dir,
+                                 resumed.stored.get("files") if resumed else None)
+    task, why = clidata.task(s["task"], s["loss"], s["data"], splits)
+    loss_name = clidata.loss_for(task, s["loss"])
+    K = clidata.n_classes(splits) if task == "classification" else None
+    n_out = clidata.n_outputs(task, loss_name, K)
+    train, *val = splits
+    Y = clidata.targets(train, task, loss_name, n_out)
+    validation = (val[0].X, clidata.targets(val[0], task, loss_name, n_out)) if val else None
+    s.update(task=task, loss=loss_name, files=files)
+    for key in ("data", "val_data"):
+        if clidata.is_csv(s[key]):
+            s[key] = str(Path(s[key]).resolve())    # a resumed run finds it from anywhere
+    return train, Y, validation, n_out, why
+
+
+def _write_results(net, out, history, s):
+    """model.npz (with the loss it was trained with) and the figure; say what was written."""
+    save(net, out / "model.npz", loss=s["loss"], task=s["task"])
     written = [out / "model.npz", out / "checkpoint.npz", out / "history.csv"]
     try:
         from .plot import learning_curves
@@ -382,93 +269,11 @@ def _train(args):
         written.append(out / "learning_curves.png")
     except BackpropError as exc:
         _note(f"note: no figure: {exc}")
+    except OSError as exc:                      # e.g. a full disk: name the file
+        if exc.errno is not None and not exc.filename:
+            exc.filename = str(out / "learning_curves.png")
+        raise
     _say("wrote " + ", ".join(map(str, written)))
-    return 0
-
-
-def _check_early_stopping(validation, per_epoch, eval_every):
-    """--early-stopping needs a validation cost at the end of every epoch (checked before work)."""
-    if validation is None:
-        raise BackpropError("--early-stopping needs validation data: give --val-data FILE.csv")
-    if per_epoch % eval_every:
-        raise BackpropError(
-            f"--early-stopping needs the validation cost at the end of every epoch: "
-            f"--eval-every {eval_every} does not divide the {per_epoch} iterations of an epoch "
-            f"(e.g. --eval-every {math.gcd(per_epoch, eval_every)})")
-
-
-def _new_folder(out):
-    """The run's own folder: ``--out`` (new or without a run in it), or a new
-    ``runs/<date>-<time>[-k]`` created atomically, so that two runs never share one."""
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        held = [name for name in RUN_FILES if (out / name).exists()]
-        if held:
-            raise BackpropError(f"--out {out} already holds a run ({', '.join(held)}): continue "
-                                f"it with --resume {out}, or give another --out")
-        return out
-    base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for k in range(1, 10_000):
-        folder = base if k == 1 else base.with_name(f"{base.name}-{k}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-    raise BackpropError(f"too many runs named {base}-*: give --out")
-
-
-def _restore(resumed, s, n, optimizer, stop):
-    """``(initial_epoch, history, log)`` of a resumed run, after checking that its network,
-    counters, optimizer and callback states agree with its settings (else it is refused)."""
-    path, net, state, stored = resumed.path, resumed.net, resumed.state, resumed.stored
-    loss_name = s["loss"]
-    sizes = [net.n_inputs] + [layer.n_out for layer in net.layers]
-    acts = [layer.activation.name for layer in net.layers]
-    expected = [s["hidden"], [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]]
-    if [sizes[1:-1], acts] != expected or f"float{net.xp.finfo(net.dtype).bits}" != s["dtype"]:
-        raise BackpropError(f"{path}: its network {'-'.join(map(str, sizes))} ({', '.join(acts)}) "
-                            f"does not match its settings")
-    history, epoch = state["history"], state["epoch"]
-    per_epoch = -(-n // min(stored.get("batch_size", DEFAULTS["batch_size"]), n))
-    t = state["optimizer"][0]["t"]
-    if history.iterations != epoch * per_epoch or t != history.iterations:
-        raise BackpropError(f"{path}: its counters disagree: {epoch} epochs of {per_epoch} "
-                            f"iterations, {history.iterations} in its history, optimizer step {t}")
-    if epoch > s["epochs"]:
-        raise BackpropError(f"{path} has trained {epoch} epochs already: --epochs must be at "
-                            f"least {epoch}")
-    _restore_optimizer(path, optimizer, state["optimizer"], s)
-    states = state["callbacks"]
-    if len(states) != (1 if stored.get("early_stopping") else 0):
-        raise BackpropError(f"{path}: its callback states do not match its settings")
-    if stop is not None and states:
-        try:
-            stop.load_state_dict(states[0])
-        except BackpropError as exc:
-            raise BackpropError(f"{path}: {exc}") from None
-    log = state["history_log"] or HistoryLog(path.parent / "history.csv")
-    return epoch, history, log
-
-
-def _restore_optimizer(path, optimizer, state, s):
-    """Load the optimizer's state, refusing one that this optimizer cannot continue exactly."""
-    scalars, buffers = state
-    if scalars["t"] == 0:
-        needed = set()
-    elif isinstance(optimizer, optim.Adam):
-        needed = {"m", "v"}
-    else:
-        needed = {"velocity"} if optimizer.momentum else set()
-    if set(buffers) != needed:
-        momentum = "" if s["momentum"] is None else f" --momentum {s['momentum']}"
-        raise BackpropError(
-            f"{path}: its optimizer state ({', '.join(sorted(buffers)) or 'no buffers'}) is not "
-            f"what --optimizer {s['optimizer']}{momentum} continues from "
-            f"({', '.join(sorted(needed)) or 'no buffers'}): resume with the run's --optimizer "
-            f"and --momentum")
-    optimizer.load_state_dict(state)
 
 
 def _interrupted(out, epoch, epochs):
@@ -536,7 +341,7 @@ def _evaluate(args):
     net, outputs = _model(args.model, args.device)
     run = None
     if args.data is None and args.model.is_dir() and (args.model / "checkpoint.npz").is_file():
-        run = _stored_settings(args.model / "checkpoint.npz",
+        run = runs.stored_settings(args.model / "checkpoint.npz",
                                load_checkpoint(args.model / "checkpoint.npz")[1])
     data = args.data or (run["data"] if run else "digits")
     column = args.label_column or (run["label_column"] if run else "-1")

@@ -141,6 +141,7 @@ def _where_unreadable(lines, skip, path) -> str:
                     f"line {first + 1} (the first data line) has {width}")
         for j, cell in enumerate(cells):
             if _number(cell) is None:
-                what = "the cell is empty" if not cell.strip() else f"{cell.strip()[:40]!r} is not a number"
+                what = ("the cell is empty" if not cell.strip()
+                        else f"{cell.strip()[:40]!r} is not a number")
                 return f"CSV file {path}, line {i + 1}, column {j + 1} ({COUNTING}): {what}"
     return f"CSV file {path} cannot be read as a table of numbers"

@@ -117,8 +117,8 @@ def _parse(data, path, rows):
 
 
 def check_fields(fields, where):
-    """Raise unless ``fields`` (lists of numbers) form a consistent `History`: one cost per iteration,
-    errors for all or none, validation at increasing iterations within the run."""
+    """Raise unless ``fields`` (lists of numbers) form a consistent `History`: one cost per
+    iteration, errors for all or none, validation at increasing iterations within the run."""
     n, val = len(fields["cost"]), fields["val_iteration"]
     if len(fields["error"]) not in (0, n) or len(fields["val_cost"]) != len(val) \
             or len(fields["val_error"]) not in (0, len(val)):

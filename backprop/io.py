@@ -197,7 +197,8 @@ def save_checkpoint(path, net, optimizer, history, epoch: int, config=None, *, c
     epoch, ``config`` and the state of ``callbacks`` (`EarlyStopping`'s best epoch…).
 
     ``history`` is a `History` (stored whole) or a `HistoryLog` (only its counts are
-    stored: its rows are in its own file, so the checkpoint's size stays constant).
+    stored: its rows are in its own file, so the checkpoint's size stays constant). A
+    callback's ``state_dict()`` gives JSON scalars and arrays of θ's shape (n_params,).
     """
     scalars, buffers = optimizer.state_dict()
     arrays = {f"optimizer/{name}/{i}": array

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import callbacks, cli
+from backprop import callbacks, cli, runs
 from backprop.device import to_host
 from tests.hostile import meta_of, npy, npy_claiming, with_meta
 
@@ -80,15 +80,16 @@ def test_runs_started_in_the_same_second_get_their_own_folders(data, tmp_path, m
             from datetime import datetime
             return datetime(2026, 1, 2, 3, 4, 5)
 
-    monkeypatch.setattr(cli, "datetime", Frozen)
+    monkeypatch.setattr(runs, "datetime", Frozen)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "20260102-030405-3").mkdir(parents=True)      # another process's
     for _ in range(3):
         assert cli.main(csv_args(data, "--epochs", "1")) == 0
-    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert runs == ["20260102-030405", "20260102-030405-2", "20260102-030405-3",
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert folders == ["20260102-030405", "20260102-030405-2", "20260102-030405-3",
                     "20260102-030405-4"]
-    assert all((tmp_path / "runs" / r / "model.npz").is_file() for r in runs if r[-2:] != "-3")
+    assert all((tmp_path / "runs" / f / "model.npz").is_file() for f in folders
+               if not f.endswith("-3"))
     capsys.readouterr()
     assert "already holds a run (model.npz, checkpoint.npz, history.csv): continue it with " \
            "--resume" in one_line_error(capsys, csv_args(data, "--out", "runs/20260102-030405"))
@@ -138,7 +139,7 @@ def test_killed_before_model_npz_the_resume_finishes_the_run(data, tmp_path, cap
         f.write("999,1.0,0.5,,\n")                                # and a torn epoch
     capsys.readouterr()
     assert cli.main(["train", "--resume", str(cut), "--no-progress"]) == 0
-    assert "early stopping at epoch" in capsys.readouterr().out
+    assert "early stopping had ended the run at epoch" in capsys.readouterr().out
     assert weights(cut / "model.npz") == weights(full / "model.npz")   # the best epoch's
     assert (cut / "history.csv").read_bytes() == (full / "history.csv").read_bytes()
 

@@ -94,7 +94,8 @@ def test_save_removes_only_stale_temporaries_of_its_own_target(tmp_path, model):
 def test_a_save_killed_mid_write_leaves_the_old_file_and_its_temporary_goes_later(model):
     before = model.read_bytes()
     code = ("import os, signal, sys; from backprop import atomic\n"
-            "def write(f):\n    f.write(b'x' * 4096); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+            "def write(f):\n"
+            "    f.write(b'x' * 4096); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
             "atomic.write(sys.argv[1], write)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code, str(model)], env=env)

@@ -34,7 +34,8 @@ def test_numpy_integer_scalars_are_accepted_where_ints_are(integer):
     assert bp.Cosine(0.1, steps=integer(4))(2) == bp.Cosine(0.1, steps=4)(2)
     assert bp.gradcheck(bp.Sequential([bp.Dense(3, 2)], dtype="float64"), "mse", X,
                         np.ones((10, 2)), max_params=integer(3)) < 1e-6
-    assert check_positive_int("n", integer(7)) == 7 and type(check_positive_int("n", integer(7))) is int
+    assert type(check_positive_int("n", integer(7))) is int
+    assert check_positive_int("n", integer(7)) == 7
 
 
 @pytest.mark.parametrize("value", [np.bool_(True), True, 2.0, np.float64(2.0)])
