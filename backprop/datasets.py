@@ -19,6 +19,7 @@ MNIST (LeCun, Cortes, Burges) is available under CC BY-SA 3.0.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -91,11 +92,15 @@ def mnist(data_dir=None, download=True):
                 raise BackpropError(_missing(folder, "download=False"))
             path = _download(name, sha256, folder)
         paths[name] = path
-    X_train = _scale(read_idx(paths["train-images-idx3-ubyte.gz"], IMAGES_MAGIC))
-    y_train = read_idx(paths["train-labels-idx1-ubyte.gz"], LABELS_MAGIC).astype(np.int64)
-    X_test = _scale(read_idx(paths["t10k-images-idx3-ubyte.gz"], IMAGES_MAGIC))
-    y_test = read_idx(paths["t10k-labels-idx1-ubyte.gz"], LABELS_MAGIC).astype(np.int64)
+    X_train = _scale(read_idx(paths["train-images-idx3-ubyte.gz"], IMAGES_MAGIC,
+                              (60_000, 28, 28)))
+    y_train = read_idx(paths["train-labels-idx1-ubyte.gz"], LABELS_MAGIC, (60_000,))
+    X_test = _scale(read_idx(paths["t10k-images-idx3-ubyte.gz"], IMAGES_MAGIC, (10_000, 28, 28)))
+    y_test = read_idx(paths["t10k-labels-idx1-ubyte.gz"], LABELS_MAGIC, (10_000,))
+    y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     for split, X, y in (("train", X_train, y_train), ("t10k", X_test, y_test)):
+        if X.shape[1] != 28 * 28:
+            raise BackpropError(f"MNIST {split} images must be 28×28 pixels; got {X.shape[1]}")
         if X.shape[0] != y.shape[0]:
             raise BackpropError(
                 f"MNIST {split} files disagree: {X.shape[0]} images but {y.shape[0]} labels")
@@ -160,37 +165,41 @@ def _downloader(url: str):
     return None
 
 
-def read_idx(path, magic: int) -> np.ndarray:
+def read_idx(path, magic: int, max_shape=None) -> np.ndarray:
     """Read an IDX file (gzip or raw) of unsigned bytes, checking its header and size.
 
     IDX: a big-endian int32 magic number (2051 for images, 2049 for labels: 0x08 =
     uint8 data, then the number of dimensions), one big-endian int32 per dimension,
-    then the data. Returns a uint8 array of those dimensions.
+    then the data. Returns a uint8 array of those dimensions. The header is read first;
+    with ``max_shape`` every dimension must be at most its entry, and only the bytes the
+    header declares are read (a gzip file never inflates beyond them).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
-        raise BackpropError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(data) < 4:
-        raise BackpropError(f"{path} is not an IDX file: only {len(data)} bytes")
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise BackpropError(
-            f"{path} has magic number {found}; expected {magic} "
-            f"({'images' if magic == IMAGES_MAGIC else 'labels'} IDX file)")
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise BackpropError(f"{path} is truncated: its header needs {header} bytes")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(path, "rb") as f:
+            head = f.read(header)
+            if len(head) >= 4 and int.from_bytes(head[:4], "big") != magic:
+                raise BackpropError(
+                    f"{path} has magic number {int.from_bytes(head[:4], 'big')}; expected "
+                    f"{magic} ({'images' if magic == IMAGES_MAGIC else 'labels'} IDX file)")
+            if len(head) < 4:
+                raise BackpropError(f"{path} is not an IDX file: only {len(head)} bytes")
+            if len(head) < header:
+                raise BackpropError(f"{path} is truncated: its header needs {header} bytes")
+            shape = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+            if max_shape is not None and any(n > m for n, m in zip(shape, max_shape)):
+                raise BackpropError(f"{path} declares the shape {shape}; at most {max_shape} "
+                                    f"is read")
+            size = math.prod(shape)
+            data = f.read(size + 1)
+    except (OSError, EOFError) as exc:
+        raise BackpropError(f"cannot read IDX file {path}: {exc}") from exc
+    if len(data) != size:
         raise BackpropError(
-            f"{path} has {len(data)} bytes but its header {shape} needs {expected}"
-            f"{' (truncated)' if len(data) < expected else ''}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+            f"{path} has {header + len(data)}{'' if len(data) <= size else '+'} bytes but its "
+            f"header {shape} needs {header + size}{' (truncated)' if len(data) < size else ''}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)

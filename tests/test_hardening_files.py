@@ -552,3 +552,28 @@ def test_npy_files_from_anywhere(tmp_path):
     fortran = np.asfortranarray(np.arange(6.0).reshape(2, 3))
     np.save(path, fortran)
     np.testing.assert_array_equal(npz.read_npy(path), fortran)
+
+
+# == Files from anywhere: MNIST files ==========================================================
+def test_an_idx_header_cannot_make_mnist_inflate_a_bomb(tmp_path):
+    import gzip
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    claim = (2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (10 ** 9, 28, 28))
+    bomb = gzip.compress(claim + bytes(8 << 20))                 # 8 MB of zeros, 8 kB on disk
+    for name in bp.datasets.MNIST_FILES:
+        (folder / name).write_bytes(bomb if "images" in name else gzip.compress(b""))
+    with peak_memory() as peak:
+        with pytest.raises(bp.BackpropError, match=r"declares the shape \(1000000000, 28, 28\); "
+                                                   r"at most \(60000, 28, 28\) is read"):
+            bp.datasets.mnist(folder, download=False)
+    assert peak[0] < 2 << 20
+    small = (2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (2, 10, 10))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(small + bytes(200)))
+    labels = (2049).to_bytes(4, "big") + (2).to_bytes(4, "big") + bytes(2)
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes(gzip.compress(labels))
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(small + bytes(200)))
+    with pytest.raises(bp.BackpropError, match="images must be 28×28 pixels; got 100"):
+        bp.datasets.mnist(folder, download=False)
