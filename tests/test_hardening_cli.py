@@ -342,6 +342,21 @@ def test_older_files_without_a_loss_still_load(tmp_path, capsys):
     assert len(predicted(capsys, tmp_path)[0].split(",")) == 3
 
 
+def test_squared_error_on_classes_predicts_classes(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(csv_args(data, "--loss", "squared_error", "--task", "classification",
+                             "--epochs", "2", "--out", str(run))) == 0
+    assert "3-6-2" in capsys.readouterr().out                    # one-hot targets, 2 outputs
+    assert (meta_of(run / "model.npz")["loss"], meta_of(run / "model.npz")["task"]) == \
+        ("squared_error", "classification")
+    X = np.loadtxt(data["val"], delimiter=",", skiprows=1)[:, :3]
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+    capsys.readouterr()
+    assert cli.main(["predict", str(run), str(tmp_path / "x.csv")]) == 0
+    expected = to_host(bp.load(run / "model.npz").predict(X)).argmax(axis=1)
+    assert capsys.readouterr().out.split() == [str(k) for k in expected]
+
+
 def test_a_loss_that_cannot_be_recorded(tmp_path):
     class Hinge(bp.Loss):
         name = "hinge"
