@@ -15,6 +15,8 @@ resumed run reads them from anywhere and refuses a changed file.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,8 @@ def fingerprint(path, option):
     """``[size, sha256]`` of a data file, read in chunks."""
     digest, size = hashlib.sha256(), 0
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise BackpropError(f"CSV file {path} ({option}) is not a regular file")
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -31,6 +33,8 @@ def read_csv(path):
     header's column names, or None when the first line is numbers (no header)."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):     # not a device or a pipe that never ends
+            raise BackpropError(f"CSV file {path} is not a regular file")
         data = path.read_bytes()
     except OSError as exc:
         raise BackpropError(f"cannot read CSV file {path}: {exc.strerror or exc}") from None

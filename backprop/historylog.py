@@ -16,6 +16,7 @@ was never written) are dropped when the run continues.
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -81,6 +82,8 @@ class HistoryLog:
         ``path``, checked against ``rows`` and ``crc32``, and the log to continue."""
         path = Path(path)
         try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):     # it will be written to: no links
+                raise BackpropError(f"the history {path} is not a regular file")
             with open(path, "rb") as f:
                 data = f.read(size) if os.fstat(f.fileno()).st_size >= size else b""
         except OSError as exc:

@@ -257,6 +257,14 @@ def test_csv_errors_count_from_one_and_give_no_numpy_advice(tmp_path, capsys, te
     assert re.search(message, err) and "usecols" not in err, err
 
 
+def test_data_files_must_be_regular_files(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    for name in ("pipe.csv", "zero.csv"):
+        assert "is not a regular file" in one_line_error(
+            capsys, ["train", "--data", str(tmp_path / name), "--no-progress"])
+
+
 def test_bom_encoded_csv_files_are_read(tmp_path, data, capsys):
     text = data["train"].read_text()
     for codec in ("utf-8-sig", "utf-16"):

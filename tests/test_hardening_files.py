@@ -246,6 +246,17 @@ def test_a_changed_or_missing_history_is_refused(tmp_path):
     refused(path, "cannot read the history", bp.load_checkpoint)
 
 
+def test_a_history_that_is_a_link_is_refused(tmp_path):
+    path = tmp_path / "c.npz"
+    run(path, 6, cut=1, stop=False)
+    log = path.with_suffix(".history.csv")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(log.read_bytes())        # same bytes: the CRC alone would not tell
+    log.unlink()
+    log.symlink_to(victim)
+    refused(path, "the history .* is not a regular file", bp.load_checkpoint)
+
+
 def test_api_checkpoint_with_a_history_object_stores_arrays(tmp_path):
     net, opt = tiny_net(), bp.SGD(0.1, momentum=0.9)
     history = bp.fit(net, "cross_entropy", opt, X, Y, epochs=2, batch_size=10,
