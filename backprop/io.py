@@ -120,16 +120,12 @@ def _model(f, device):
             what = "missing" if found is None else f"{found[0]} {found[1]}"
             raise f.error(f"array {name} must be {dtype} {shape}; found {what}")
     net = Sequential(layers, device=device, dtype=dtype)
+    parts = [(layer, attribute) for layer in net.layers for attribute in ("W", "b")]
     with net.backend.context():
-        for (name, shape), layer_part in zip(shapes, _parts(net)):
-            layer, attribute = layer_part
+        for (name, shape), (layer, attribute) in zip(shapes, parts):
             setattr(layer, attribute, net.backend.asarray(
                 f.array(name, dtype, shape), name=name, dtype=net.dtype))
     return net, meta
-
-
-def _parts(net):
-    return [(layer, attribute) for layer in net.layers for attribute in ("W", "b")]
 
 
 def _meta(f):

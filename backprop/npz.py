@@ -25,6 +25,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -180,8 +181,17 @@ class NpzReader:
             raise self.error(f"array {name} has data beyond its declared shape")
         return data
 
+    @contextmanager
     def _guard(self, name):
-        return _Guard(self, name)
+        """Turn the errors of reading one member (ZIP, zlib, .npy header) into one
+        BackpropError naming the file and the member."""
+        try:
+            yield
+        except BackpropError:
+            raise
+        except FAILURES as exc:
+            raise self.error(f"array {name} cannot be read: {type(exc).__name__}: "
+                             f"{exc}".splitlines()[0]) from None
 
 
 def read_header(f, size, what, error):
@@ -237,19 +247,3 @@ def read_npy(path):
         raise BackpropError(f"cannot read {path} as a .npy array: {type(exc).__name__}: "
                             f"{exc}".splitlines()[0]) from None
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-
-
-class _Guard:
-    """Turn the errors of reading one member (ZIP, zlib, .npy header) into a BackpropError."""
-
-    def __init__(self, reader, name):
-        self.reader, self.name = reader, name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if kind is not None and issubclass(kind, FAILURES) and not issubclass(kind, BackpropError):
-            raise self.reader.error(f"array {self.name} cannot be read: {kind.__name__}: "
-                                    f"{exc}".splitlines()[0]) from None
-        return False
