@@ -267,6 +267,21 @@ def test_api_checkpoint_with_a_history_object_stores_arrays(tmp_path):
     assert "extra/history/cost.npy" in members(tmp_path / "c.npz")
 
 
+def test_a_checkpoint_of_the_previous_format_still_loads(tmp_path):
+    """Before issue 12 the history was JSON lists and the buffers were found by name."""
+    net, opt = tiny_net(), bp.SGD(0.1, momentum=0.9)
+    history = bp.fit(net, "cross_entropy", opt, X, Y, epochs=2, batch_size=10,
+                     validation_data=(Xv, Yv), eval_every=3)
+    velocity = {f"optimizer/velocity/{i}": v for i, v in enumerate(opt.velocity)}
+    bp.save(net, tmp_path / "old.npz", arrays=velocity, extra={
+        "epoch": 2, "optimizer": {"t": 8}, "history": history.as_dict(), "config": {"a": 1}})
+    back, state = bp.load_checkpoint(tmp_path / "old.npz")
+    assert state["history"].as_dict() == history.as_dict() and state["epoch"] == 2
+    assert state["config"] == {"a": 1} and state["callbacks"] == []
+    assert [to_host(v).tobytes() for v in state["optimizer"][1]["velocity"]] == \
+        [to_host(v).tobytes() for v in opt.velocity]
+
+
 def test_early_stopping_state_is_checked_when_restored():
     stop = bp.EarlyStopping()
     good = ({"best": 0.5, "best_epoch": 2, "wait": 1, "stopped_epoch": None},
