@@ -2,52 +2,44 @@
 
 ``backprop train`` with no arguments trains 784-200-10 (ReLU, softmax cross-entropy)
 with mini-batch SGD (γ = 0.5, n_b = 100, as seed 001's Example 6.2) for 10 epochs on
-the embedded digits, shows a progress bar, prints a summary and writes into ``--out``
-(default ``runs/<date>-<time>``): ``model.npz``, ``checkpoint.npz`` (after every
-epoch; ``--resume DIR`` continues from it), ``history.csv`` and ``learning_curves.png``.
-Every error is one line on stderr and a non-zero exit status.
+the embedded digits, shows a progress bar, prints a summary and writes into a new run
+folder (``--out``, default ``runs/<date>-<time>``): ``checkpoint.npz`` and the rows of
+``history.csv`` after every epoch (``--resume DIR`` continues from them), then
+``model.npz`` and ``learning_curves.png``. Every error is one line on stderr and a
+non-zero exit status; results go to stdout, and a reader of stdout that goes away
+(``backprop train | head -1``) does not stop the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import datasets, optim
+from . import clidata, datasets, optim, runs
 from . import losses as _losses
 from .activations import ACTIVATIONS
 from .callbacks import Checkpoint, EarlyStopping
-from .device import to_host
-from .errors import BackpropError
-from .io import load, load_checkpoint, save
+from .csvfile import FLOAT32_MAX
+from .device import DTYPES, to_host
+from .errors import BackpropError, DivergenceError
+from .historylog import HistoryLog
+from .io import load_checkpoint, read_model, save
 from .layers import Dense
 from .network import Sequential
+from .npz import read_npy
+from .runs import LOSS_NAMES, OUTPUT, SCHEDULES, SETTINGS
 from .train import fit
-
-DEFAULTS = {
-    "data": "digits", "val_data": None, "label_column": "-1", "hidden": [200],
-    "activation": "relu", "loss": "cross_entropy", "epochs": 10, "batch_size": 100,
-    "lr": None, "optimizer": "sgd", "momentum": None, "weight_decay": 0.0,
-    "schedule": "constant", "early_stopping": None, "device": "cpu", "dtype": "float32",
-    "seed": 0, "eval_every": 10,
-}
-DEFAULT_LR = {"sgd": 0.5, "nesterov": 0.1, "adam": 0.001}
-ARCHITECTURE = ("data", "val_data", "label_column", "hidden", "activation", "loss", "dtype")
-LOSS_NAMES = ("cross_entropy", "sigmoid_cross_entropy", "squared_error")
-OUTPUT = {"cross_entropy": "softmax", "sigmoid_cross_entropy": "sigmoid",
-          "squared_error": "identity"}
-
 
 TRAIN_HELP = (
     "With no arguments: a 784-200-10 network (ReLU, softmax cross-entropy) trained by "
     "mini-batch SGD (learning rate 0.5, batches of 100) for 10 epochs on the embedded "
-    "digits. Writes model.npz, checkpoint.npz (after every epoch), history.csv and "
-    "learning_curves.png into --out (default runs/<date>-<time>).")
+    "digits. Writes checkpoint.npz and history.csv (after every epoch), model.npz and "
+    "learning_curves.png into a new folder (--out, default runs/<date>-<time>).")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,8 +59,11 @@ def _parser():
     add = train.add_argument
     add("--data", help="digits (embedded, default), mnist (downloaded/cached) or a CSV file "
                        "with a label column")
-    add("--val-data", help="validation CSV file when --data is a CSV file")
+    add("--val-data", help="validation CSV file (needs --data FILE.csv)")
     add("--label-column", help="index or header name of the CSV label column (default: last)")
+    add("--task", choices=clidata.TASKS,
+        help="what a CSV's labels are: classes 0..K-1 or values (default: from --loss, else "
+             "from the labels; whole numbers outside 0..19 must be said)")
     add("--data-dir", help="folder with the four MNIST files (default: $BACKPROP_DATA/mnist "
                            "or ~/.cache/backprop/mnist)")
     add("--hidden", type=int, nargs="*", action="extend", metavar="UNITS",
@@ -77,7 +72,8 @@ def _parser():
     add("--activation", help=f"hidden activation: {', '.join(sorted(ACTIVATIONS))} "
                              f"(default relu)")
     add("--loss", choices=LOSS_NAMES, help="loss; fixes the output activation (softmax, "
-                                           "sigmoid, identity); default cross_entropy")
+                                           "sigmoid, identity); default cross_entropy for "
+                                           "classification, squared_error for regression")
     add("--epochs", type=int, help="epochs (default 10; with --resume the new total)")
     add("--batch-size", type=int, help="mini-batch size n_b (default 100)")
     add("--optimizer", choices=tuple(optim.OPTIMIZERS), help="default sgd")
@@ -85,30 +81,32 @@ def _parser():
                                  "adam 0.001)")
     add("--momentum", type=float, help="momentum μ for sgd/nesterov (default 0 / 0.9)")
     add("--weight-decay", type=float, help="L2 weight decay λ (default 0)")
-    add("--schedule", choices=("constant", "step", "cosine"),
+    add("--schedule", choices=SCHEDULES,
         help="learning-rate schedule: step = ×0.1 every third of the epochs, cosine = "
              "down to 0 over the run (default constant)")
     add("--early-stopping", type=int, metavar="PATIENCE",
         help="stop after PATIENCE epochs without a lower validation cost and restore the "
              "best weights")
     add("--device", help="cpu (default), cuda or cuda:N")
-    add("--dtype", choices=("float32", "float64"), help="default float32")
+    add("--dtype", choices=DTYPES, help="default float32")
     add("--seed", type=int, help="seed of the initial weights and the shuffles (default 0)")
     add("--eval-every", type=int, help="validation every N iterations (default 10)")
-    add("--out", type=Path, help="output folder (default runs/<date>-<time>)")
+    add("--out", type=Path, help="output folder, new or empty (default runs/<date>-<time>)")
     add("--resume", type=Path, metavar="DIR",
-        help="continue the run in DIR from its checkpoint.npz (same settings; --epochs "
-             "sets the new total)")
+        help="continue (or finish) the run in DIR from its checkpoint.npz (same settings; "
+             "--epochs sets the new total)")
     add("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="cost and misclassification of a model")
     evaluate.add_argument("model", type=Path, help="model.npz (or a run folder)")
-    evaluate.add_argument("--data", default="digits", help="digits, mnist or a CSV file")
-    evaluate.add_argument("--label-column", default="-1")
+    evaluate.add_argument("--data", help="digits, mnist or a CSV file (default: the run's "
+                                         "data for a run folder, else digits)")
+    evaluate.add_argument("--label-column", help="CSV label column (default: the run's, "
+                                                 "else the last)")
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--loss", choices=LOSS_NAMES,
-                          help="default: from the output activation")
+                          help="default: the loss recorded in the model file")
     evaluate.add_argument("--device", default="cpu")
     evaluate.set_defaults(run=_evaluate)
 
@@ -118,7 +116,7 @@ def _parser():
                          help=".npy or .csv of features, one sample per row (uint8 .npy "
                               "pixels are scaled by 1/255)")
     predict.add_argument("--outputs", action="store_true",
-                         help="print the network outputs instead of class labels")
+                         help="print the network outputs instead of classes")
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(run=_predict)
     return parser
@@ -130,153 +128,161 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except BackpropError as exc:
-        print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
-    except OSError as exc:
-        print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
+        message = str(exc)
+    except OSError as exc:      # a full disk, a folder that cannot be created…: name the file
+        message = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
+    except MemoryError as exc:
+        message = f"out of memory: {exc}"
     except KeyboardInterrupt:
-        print(f"backprop {args.command}: interrupted", file=sys.stderr)
+        _note(f"backprop {args.command}: interrupted")
         return 130
+    _note(f"backprop {args.command}: error: " + " ".join(message.split()))
     return 1
 
 
-# -- data -------------------------------------------------------------------------------
-def _label_column(value):
+# -- output ---------------------------------------------------------------------------------
+def _say(text=""):
+    """Print results to stdout. If its reader has gone (``| head -1``), print nothing more
+    and carry on: the run still writes its files."""
     try:
-        return int(value)
-    except ValueError:
-        return value
+        print(text, flush=True)
+    except BrokenPipeError:
+        _drop_stdout()
 
 
-def _load(data, label_column="-1", data_dir=None, val_data=None):
-    """``(X, y), (X_val, y_val) or None`` for a --data value."""
-    if data == "digits":
-        return datasets.digits()
-    if data == "mnist":
-        return datasets.mnist(data_dir)
-    if data.lower().endswith(".csv"):
-        column = _label_column(label_column)
-        train = datasets.load_csv(data, column)
-        return train, (datasets.load_csv(val_data, column) if val_data else None)
-    raise BackpropError(f"--data must be digits, mnist or a .csv file; got {data!r}")
+def _drop_stdout():
+    """Send the rest of stdout (and what is still buffered) to the null device."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        sys.stdout = open(os.devnull, "w")
+    finally:
+        os.close(devnull)
 
 
-def _targets(y, loss, data, n_classes):
-    """Targets as the loss wants them: one-hot rows for squared error on the digit sets."""
-    if loss == "squared_error" and data in ("digits", "mnist"):
-        return np.eye(n_classes, dtype=np.float32)[y]
-    return y
-
-
-def _n_outputs(loss, data, ys):
-    if loss == "cross_entropy" or (loss == "squared_error" and data in ("digits", "mnist")):
-        if not all(np.issubdtype(y.dtype, np.integer) and y.ndim == 1 for y in ys):
-            raise BackpropError(f"--loss {loss} on {data} needs integer class labels")
-        return int(max(int(y.max()) for y in ys)) + 1
-    return 1 if ys[0].ndim == 1 else ys[0].shape[1]
-
-
-# -- train ------------------------------------------------------------------------------
-def _settings(args):
-    """The run's settings: defaults ← checkpoint (with --resume) ← options given."""
-    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
-    if args.resume is None:
-        return {**DEFAULTS, **given}, None
-    path = args.resume / "checkpoint.npz" if args.resume.is_dir() else args.resume
-    clash = [k for k in ARCHITECTURE if k in given] + (["out"] if args.out else [])
-    if clash:
-        raise BackpropError(
-            f"--resume takes the data, network and folder from the checkpoint; drop "
-            f"{', '.join('--' + k.replace('_', '-') for k in clash)}")
-    net, state = load_checkpoint(path)
-    settings = {**DEFAULTS, **(state["config"] or {}), **given}
-    if settings["device"] != "cpu":
-        net, state = load_checkpoint(path, device=settings["device"])
-    return settings, (path, net, state)
-
-
-def _optimizer(s, iterations_per_epoch):
-    name = s["optimizer"]
-    lr = s["lr"] if s["lr"] is not None else DEFAULT_LR[name]
-    total = s["epochs"] * iterations_per_epoch
-    if s["schedule"] == "step":
-        lr = optim.StepDecay(lr, every=max(1, -(-s["epochs"] // 3)) * iterations_per_epoch)
-    elif s["schedule"] == "cosine":
-        lr = optim.Cosine(lr, steps=total)
-    kwargs = {"lr": lr, "weight_decay": s["weight_decay"]}
-    if name != "adam" and s["momentum"] is not None:
-        kwargs["momentum"] = s["momentum"]
-    return optim.get(name, **kwargs)
+def _note(text):
+    print(text, file=sys.stderr, flush=True)
 
 
 def _train(args):
-    s, resumed = _settings(args)
-    for name in ("epochs", "batch_size", "eval_every"):
-        if s[name] < 1:
-            raise BackpropError(f"--{name.replace('_', '-')} must be at least 1; got {s[name]}")
-    (X, y), val = _load(s["data"], s["label_column"], args.data_dir, s["val_data"])
-    loss_name = s["loss"]
-    n_out = _n_outputs(loss_name, s["data"], [y] + ([val[1]] if val else []))
-    Y = _targets(y, loss_name, s["data"], n_out)
-    validation = (val[0], _targets(val[1], loss_name, s["data"], n_out)) if val else None
-    loss = _losses.get(loss_name)
+    s, resumed = runs.settings(args)
+    train, Y, validation, n_out, why = _run_data(s, args, resumed)
+    task, loss_name = s["task"], s["loss"]
+    n, batch = train.X.shape[0], min(s["batch_size"], train.X.shape[0])
+    per_epoch = -(-n // batch)
+    optimizer = runs.make_optimizer(s, per_epoch)
+    stop = EarlyStopping(patience=s["early_stopping"]) if s["early_stopping"] else None
+    if stop:
+        runs.check_early_stopping(validation)
     if resumed:
-        path, net, state = resumed
-        out = path.parent
+        net, out = resumed.net, resumed.path.parent
+        initial_epoch, history, log = runs.restore(resumed, s, n, optimizer, stop)
     else:
-        sizes = [X.shape[1], *s["hidden"], n_out]
+        sizes = [train.X.shape[1], *s["hidden"], n_out]
         acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
         net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
                          device=s["device"], dtype=s["dtype"], seed=s["seed"])
-        out = args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    if net.n_inputs != X.shape[1]:
-        raise BackpropError(f"the data have {X.shape[1]} features but the network "
-                            f"{net.n_inputs} inputs")
-    batch = min(s["batch_size"], X.shape[0])
-    optimizer = _optimizer(s, -(-X.shape[0] // batch))
-    initial_epoch, history = 0, None
-    if resumed:
-        optimizer.load_state_dict(state["optimizer"])
-        initial_epoch, history = state["epoch"], state["history"]
-        if initial_epoch >= s["epochs"]:
-            raise BackpropError(f"the checkpoint has done {initial_epoch} epochs already: "
-                                f"give a larger total with --epochs")
-    out.mkdir(parents=True, exist_ok=True)
-    callbacks = [Checkpoint(out / "checkpoint.npz", optimizer, config=s)]
-    if s["early_stopping"] is not None:
-        callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
-    sizes = "-".join(str(n) for n in [net.n_inputs] + [layer.n_out for layer in net.layers])
-    activations = ", ".join(layer.activation.name for layer in net.layers)
-    print(f"backprop train: {sizes} ({activations}), "
-          f"{loss.name}, {optimizer!r}, {s['data']}: {X.shape[0]} train / "
-          f"{validation[0].shape[0] if validation else 0} validation samples, "
-          f"{net.backend.name} on {net.device}, {s['dtype']}")
-    done_before = history.iterations if history else 0
-    start = time.perf_counter()
-    history = fit(net, loss, optimizer, X, Y, epochs=s["epochs"], batch_size=batch,
-                  validation_data=validation, eval_every=s["eval_every"], seed=s["seed"],
-                  callbacks=callbacks, progress=not args.no_progress,
-                  initial_epoch=initial_epoch, history=history)
-    seconds = time.perf_counter() - start
-    epochs_run = (history.iterations - done_before) // -(-X.shape[0] // batch)
-    samples = epochs_run * X.shape[0]
-    _print_scores(net, loss, "train", X, Y)
+        out = runs.new_folder(args.out)
+        initial_epoch, history, log = 0, None, HistoryLog(out / "history.csv")
+    loss = _losses.get(loss_name)
+    checkpoint = Checkpoint(out / "checkpoint.npz", optimizer, config=s,
+                            callbacks=[stop] if stop else [], history_log=log,
+                            loss=loss_name, task=task)
+    net.summary(print_fn=_say)
+    _say(f"{loss.name} ({task}: {why}), {optimizer!r}, {Path(s['data']).name}: {n} train / "
+         f"{validation[0].shape[0] if validation else 0} validation samples"
+         + (f"; resuming {resumed.path} after epoch {initial_epoch}" if resumed else ""))
+    stopped = stop is not None and stop.stopped_epoch is not None
+    if initial_epoch < s["epochs"] and not stopped:
+        start = time.perf_counter()
+        try:
+            history = fit(net, loss, optimizer, train.X, Y, epochs=s["epochs"],
+                          batch_size=batch, validation_data=validation,
+                          eval_every=s["eval_every"], seed=s["seed"],
+                          callbacks=[c for c in (stop, checkpoint) if c],
+                          progress=not args.no_progress, initial_epoch=initial_epoch,
+                          history=history)
+        except KeyboardInterrupt:
+            _interrupted(out, checkpoint.epoch or (initial_epoch or None), s["epochs"])
+            return 130
+        except DivergenceError as exc:
+            kept = (f"{out} keeps the run up to epoch {exc.epoch - 1}" if exc.epoch > 1
+                    else "nothing was saved")
+            raise BackpropError(
+                f"training diverged in epoch {exc.epoch} (the cost or the weights became NaN or "
+                f"infinite by iteration {exc.iteration}); {kept}: try a smaller --lr than "
+                f"{optimizer.rate():g}, or scale the data") from None
+        seconds = time.perf_counter() - start
+        samples = (history.iterations - initial_epoch * per_epoch) // per_epoch * n
+        timing = (f"time {seconds:.1f} s for {history.iterations} iterations in total "
+                  f"({samples / max(seconds, 1e-9):,.0f} samples/s)")
+    else:                       # its training had ended: write what a kill may have lost
+        if stop is not None:
+            stop.on_train_end(history, net)     # as fit ends: the best epoch's weights
+        timing = (f"early stopping had ended the run at epoch {stop.stopped_epoch + 1}"
+                  if stopped else f"the run had trained its {initial_epoch} epochs (train "
+                                  f"longer with --epochs)") + "; its files are written again"
+    log.append(history)         # cut what an epoch after the last checkpoint may have left
+    _print_scores(net, loss, train.name, train.X, Y)
     if validation:
         _print_scores(net, loss, "validation", *validation)
-    print(f"time {seconds:.1f} s for {history.iterations} iterations in total "
-          f"({samples / seconds:,.0f} samples/s)")
-    save(net, out / "model.npz")
-    history.to_csv(out / "history.csv")
+    _say(timing)
+    _write_results(net, out, history, s)
+    return 0
+
+
+def _run_data(s, args, resumed):
+    """``(train split, its targets, validation pair or None, outputs, why the task)`` for
+    the settings ``s``, which get the task, the loss, absolute CSV paths and fingerprints."""
+    if not clidata.is_csv(s["data"]):
+        stray = [o for o in ("val_data", "label_column") if getattr(args, o) is not None]
+        if stray:
+            raise BackpropError(f"--{stray[0].replace('_', '-')} needs --data FILE.csv; "
+                                f"--data {s['data']} brings its own validation split")
+    splits, files = clidata.load(s["data"], s["label_column"], s["val_data"], args.data_dir,
+                                 resumed.stored.get("files") if resumed else None)
+    task, why = clidata.task(s["task"], s["loss"], s["data"], splits)
+    loss_name = clidata.loss_for(task, s["loss"])
+    K = clidata.n_classes(splits) if task == "classification" else None
+    n_out = clidata.n_outputs(task, loss_name, K)
+    train, *val = splits
+    Y = clidata.targets(train, task, loss_name, n_out)
+    validation = (val[0].X, clidata.targets(val[0], task, loss_name, n_out)) if val else None
+    s.update(task=task, loss=loss_name, files=files)
+    for key in ("data", "val_data"):
+        if clidata.is_csv(s[key]):
+            s[key] = str(Path(s[key]).resolve())    # a resumed run finds it from anywhere
+    return train, Y, validation, n_out, why
+
+
+def _write_results(net, out, history, s):
+    """model.npz (with the loss it was trained with) and the figure; say what was written."""
+    save(net, out / "model.npz", loss=s["loss"], task=s["task"])
     written = [out / "model.npz", out / "checkpoint.npz", out / "history.csv"]
     try:
         from .plot import learning_curves
 
+        sizes = "-".join(str(k) for k in [net.n_inputs] + [layer.n_out for layer in net.layers])
         learning_curves(history, out / "learning_curves.png",
                         title=f"{sizes} on {Path(s['data']).name}")
         written.append(out / "learning_curves.png")
     except BackpropError as exc:
-        print(f"note: no figure: {exc}", file=sys.stderr)
-    print("wrote " + ", ".join(map(str, written)))
-    return 0
+        _note(f"note: no figure: {exc}")
+    except OSError as exc:                      # e.g. a full disk: name the file
+        if exc.errno is not None and not exc.filename:
+            exc.filename = str(out / "learning_curves.png")
+        raise
+    _say("wrote " + ", ".join(map(str, written)))
+
+
+def _interrupted(out, epoch, epochs):
+    if epoch:
+        _note(f"backprop train: interrupted; {out / 'checkpoint.npz'} holds epoch {epoch} of "
+              f"{epochs}: backprop train --resume {out} continues the run (evaluate and predict "
+              f"use the checkpoint until then)")
+    else:
+        _note(f"backprop train: interrupted before the first epoch ended; {out} holds no model")
 
 
 def _scores(net, loss, X, y):
@@ -290,52 +296,114 @@ def _scores(net, loss, X, y):
 
 def _print_scores(net, loss, name, X, y):
     cost, error = _scores(net, loss, X, y)
-    print(f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
-          + f"  ({X.shape[0]} samples)")
+    _say(f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
+         + f"  ({X.shape[0]} samples)")
 
 
-# -- evaluate, predict ------------------------------------------------------------------
+# -- evaluate, predict ----------------------------------------------------------------------
+FROM_FILE = {"softmax_cross_entropy": "cross_entropy",
+             "sigmoid_cross_entropy": "sigmoid_cross_entropy", "squared_error": "squared_error"}
+
+
 def _model(path: Path, device):
-    return load(path / "model.npz" if path.is_dir() else path, device=device)
+    """``(net, outputs)`` from a model file or a run folder (its model.npz, or, for a run
+    that was interrupted before writing it, its checkpoint.npz)."""
+    ok, expected = SETTINGS["device"]
+    if not ok(device):
+        raise BackpropError(f"--device must be {expected}; got {device!r}")
+    if not path.is_dir():
+        return read_model(path, device)
+    if (path / "model.npz").is_file() or not (path / "checkpoint.npz").is_file():
+        return read_model(path / "model.npz", device)
+    net, state = load_checkpoint(path / "checkpoint.npz", device)
+    _note(f"note: {path} has no model.npz (its run was interrupted): using checkpoint.npz, the "
+          f"weights after epoch {state['epoch']}")
+    return net, state["outputs"]
+
+
+def _meaning(net, outputs, loss=None, builtin=False):
+    """``(loss, task)`` of a model's outputs: as recorded in its file; for older files, the
+    loss whose link is the last activation and the task that loss implies."""
+    loss = loss or FROM_FILE.get(outputs["loss"])
+    if loss is None:
+        link = net.layers[-1].activation.name
+        loss = {v: k for k, v in OUTPUT.items()}.get(link, "squared_error")
+    task = outputs["task"] if outputs["loss"] else None
+    if task is None:
+        one_hot = builtin and net.n_outputs > 1     # squared error on one-hot digit classes
+        task = "regression" if loss == "squared_error" and not one_hot else "classification"
+    return loss, task
 
 
 def _evaluate(args):
-    net = _model(args.model, args.device)
-    link = net.layers[-1].activation.name
-    loss_name = args.loss or {v: k for k, v in OUTPUT.items()}.get(link, "squared_error")
+    net, outputs = _model(args.model, args.device)
+    run = None
+    if args.data is None and args.model.is_dir() and (args.model / "checkpoint.npz").is_file():
+        run = runs.stored_settings(args.model / "checkpoint.npz",
+                               load_checkpoint(args.model / "checkpoint.npz")[1])
+    data = args.data or (run["data"] if run else "digits")
+    column = args.label_column or (run["label_column"] if run else "-1")
+    splits, _ = clidata.load(data, column, run["val_data"] if run else None, args.data_dir,
+                             run.get("files") if run else None)
+    loss_name, task = _meaning(net, outputs, args.loss, data in clidata.BUILT_IN)
     loss = _losses.get(loss_name)
-    (X, y), val = _load(args.data, args.label_column, args.data_dir)
-    parts = [("train", X, y)] + ([("validation", *val)] if val else [])
-    if args.data.lower().endswith(".csv"):
-        parts = [(Path(args.data).name, X, y)]
-    for name, Xs, ys in parts:
-        _print_scores(net, loss, name, Xs, _targets(ys, loss_name, args.data, net.n_outputs))
+    for split in splits:
+        _check_features(split.X, net, split.name)
+        _print_scores(net, loss, split.name, split.X,
+                      clidata.targets(split, task, loss_name, net.n_outputs))
     return 0
+
+
+def _check_features(X, net, where):
+    if X.shape[1] != net.n_inputs:
+        raise BackpropError(f"{where} has {X.shape[1]} features per sample but the model takes "
+                            f"{net.n_inputs}")
 
 
 def _predict(args):
-    net = _model(args.model, args.device)
-    suffix = args.file.suffix.lower()
-    if suffix == ".npy":
-        try:
-            X = np.load(args.file, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise BackpropError(f"cannot read {args.file} as a .npy array: {exc}") from None
-        if X.dtype == np.uint8:
-            X = X / np.float32(255)
-        X = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
-    elif suffix == ".csv":
-        X = datasets.read_csv(args.file)[0]
-    else:
-        raise BackpropError(f"FILE must be a .npy or .csv file; got {args.file}")
-    if np.issubdtype(X.dtype, np.integer) or X.dtype == np.bool_:
-        X = X.astype(np.float32)
+    net, outputs = _model(args.model, args.device)
+    X = _features(args.file)
+    _check_features(X, net, args.file)
     out = to_host(net.predict(X))
-    if args.outputs or net.layers[-1].activation.name == "identity":
+    loss, task = _meaning(net, outputs)
+    link = net.layers[-1].activation.name
+    if args.outputs or task == "regression":
         lines = (",".join(f"{v:.6g}" for v in row) for row in out)
-    elif out.shape[1] == 1:
-        lines = (str(int(v > 0.5)) for v in out[:, 0])
+    elif loss == "sigmoid_cross_entropy":           # each output its own yes/no
+        threshold = 0.0 if link == "identity" else 0.5
+        lines = (",".join("1" if v > threshold else "0" for v in row) for row in out)
     else:
         lines = (str(int(k)) for k in out.argmax(axis=1))
-    sys.stdout.write("".join(line + "\n" for line in lines))
+    try:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
     return 0
+
+
+def _features(path: Path):
+    """Features for predict: a ``.npy`` array (uint8 pixels scaled by 1/255; images
+    flattened) or a ``.csv`` file, one sample per row, finite and within float32's range."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        X = read_npy(path)
+        if X.dtype.kind not in "biuf":
+            raise BackpropError(f"{path} holds {X.dtype} values; features must be real numbers")
+        if X.ndim < 2:
+            raise BackpropError(f"{path} holds an array of shape {X.shape}; give one sample per "
+                                f"row (shape (n, features))")
+        if X.shape[0] == 0:
+            raise BackpropError(f"{path} holds no samples")
+        X = X / np.float32(255) if X.dtype == np.uint8 else X.astype(
+            np.float64 if X.dtype == np.float64 else np.float32)
+        X = X.reshape(X.shape[0], -1)
+    elif suffix == ".csv":
+        X = datasets.read_csv(path)[0]
+    else:
+        raise BackpropError(f"FILE must be a .npy or .csv file; got {path}")
+    bad = int(np.sum(~(np.abs(X) <= FLOAT32_MAX)))
+    if bad:
+        raise BackpropError(f"{path} holds {bad} values that are NaN, infinite or beyond "
+                            f"float32's range (±{FLOAT32_MAX:.3g})")
+    return X

@@ -9,7 +9,7 @@ float32 in [0, 1] for images, labels int64), which `fit` moves to the model's de
   validation images (100 per class) from its test set, drawn with seed 0.
 * `mnist` — the four standard IDX files from ``data_dir``, the cache directory or a
   public mirror (downloaded with pooch and checked against their SHA-256).
-* `load_csv` — features and a label column from a CSV file.
+* `load_csv` — features and a label column from a CSV file (`backprop.csvfile`).
 * the seeds' synthetic problems, from `backprop.synthetic`: `xor` (seed 001),
   `curve` (Figure 5.3) and `two_class` with its Bayes posterior (Figure 5.4).
 
@@ -19,14 +19,15 @@ MNIST (LeCun, Cortes, Burges) is available under CC BY-SA 3.0.
 from __future__ import annotations
 
 import gzip
+import math
 import os
-import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import numpy as np
 
+from .csvfile import load_csv, read_csv  # noqa: F401 (re-exported)
 from .errors import BackpropError
 from .synthetic import curve, two_class, two_class_posterior, xor  # noqa: F401 (re-exported)
 
@@ -91,11 +92,15 @@ def mnist(data_dir=None, download=True):
                 raise BackpropError(_missing(folder, "download=False"))
             path = _download(name, sha256, folder)
         paths[name] = path
-    X_train = _scale(read_idx(paths["train-images-idx3-ubyte.gz"], IMAGES_MAGIC))
-    y_train = read_idx(paths["train-labels-idx1-ubyte.gz"], LABELS_MAGIC).astype(np.int64)
-    X_test = _scale(read_idx(paths["t10k-images-idx3-ubyte.gz"], IMAGES_MAGIC))
-    y_test = read_idx(paths["t10k-labels-idx1-ubyte.gz"], LABELS_MAGIC).astype(np.int64)
+    X_train = _scale(read_idx(paths["train-images-idx3-ubyte.gz"], IMAGES_MAGIC,
+                              (60_000, 28, 28)))
+    y_train = read_idx(paths["train-labels-idx1-ubyte.gz"], LABELS_MAGIC, (60_000,))
+    X_test = _scale(read_idx(paths["t10k-images-idx3-ubyte.gz"], IMAGES_MAGIC, (10_000, 28, 28)))
+    y_test = read_idx(paths["t10k-labels-idx1-ubyte.gz"], LABELS_MAGIC, (10_000,))
+    y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     for split, X, y in (("train", X_train, y_train), ("t10k", X_test, y_test)):
+        if X.shape[1] != 28 * 28:
+            raise BackpropError(f"MNIST {split} images must be 28×28 pixels; got {X.shape[1]}")
         if X.shape[0] != y.shape[0]:
             raise BackpropError(
                 f"MNIST {split} files disagree: {X.shape[0]} images but {y.shape[0]} labels")
@@ -114,8 +119,8 @@ def _find(folder: Path, name: str):
 
 def _missing(folder: Path, why: str) -> str:
     return (f"MNIST files not found in {folder} ({why}): put "
-            f"{', '.join(MNIST_FILES)} (gzip or uncompressed) there, pass "
-            f"data_dir=..., or set BACKPROP_DATA to a folder containing mnist/")
+            f"{', '.join(MNIST_FILES)} (gzip or uncompressed) there or in a folder you name, "
+            f"or set BACKPROP_DATA to a folder containing mnist/")
 
 
 def _download(name: str, sha256: str, folder: Path) -> Path:
@@ -160,95 +165,41 @@ def _downloader(url: str):
     return None
 
 
-def read_idx(path, magic: int) -> np.ndarray:
+def read_idx(path, magic: int, max_shape=None) -> np.ndarray:
     """Read an IDX file (gzip or raw) of unsigned bytes, checking its header and size.
 
     IDX: a big-endian int32 magic number (2051 for images, 2049 for labels: 0x08 =
     uint8 data, then the number of dimensions), one big-endian int32 per dimension,
-    then the data. Returns a uint8 array of those dimensions.
+    then the data. Returns a uint8 array of those dimensions. The header is read first;
+    with ``max_shape`` every dimension must be at most its entry, and only the bytes the
+    header declares are read (a gzip file never inflates beyond them).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
-        raise BackpropError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(data) < 4:
-        raise BackpropError(f"{path} is not an IDX file: only {len(data)} bytes")
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise BackpropError(
-            f"{path} has magic number {found}; expected {magic} "
-            f"({'images' if magic == IMAGES_MAGIC else 'labels'} IDX file)")
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise BackpropError(f"{path} is truncated: its header needs {header} bytes")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise BackpropError(
-            f"{path} has {len(data)} bytes but its header {shape} needs {expected}"
-            f"{' (truncated)' if len(data) < expected else ''}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def read_csv(path):
-    """A CSV file of numbers as ``(table, names)``: a float64 array (n, columns) and the
-    header's column names, or None when the first line is numbers (no header)."""
-    path = Path(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
-    except OSError as exc:
-        raise BackpropError(f"cannot read CSV file {path}: {exc}") from exc
-    names = [cell.strip() for cell in first.split(",")]
-    header = not all(_is_number(cell) for cell in names)
-    try:
-        with warnings.catch_warnings():  # an empty file is reported below, not as a warning
-            warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2,
-                               dtype=np.float64)
-    except ValueError as exc:
-        raise BackpropError(f"CSV file {path} must hold numbers only: {exc}") from exc
-    if table.shape[0] == 0:
-        raise BackpropError(f"CSV file {path} has no data rows")
-    return table, names if header else None
-
-
-def load_csv(path, label_column=-1):
-    """Features and labels from a CSV file: ``(X, y)`` with X float32, one row per sample.
-
-    ``label_column`` is the index (negative from the end) or the header name of the
-    label column. A first line that is not all numbers is taken as the header. Labels
-    that are all whole numbers come back as int64 (class labels), otherwise float32.
-    """
-    table, names = read_csv(path)
-    if table.shape[1] < 2:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(path, "rb") as f:
+            head = f.read(header)
+            if len(head) >= 4 and int.from_bytes(head[:4], "big") != magic:
+                raise BackpropError(
+                    f"{path} has magic number {int.from_bytes(head[:4], 'big')}; expected "
+                    f"{magic} ({'images' if magic == IMAGES_MAGIC else 'labels'} IDX file)")
+            if len(head) < 4:
+                raise BackpropError(f"{path} is not an IDX file: only {len(head)} bytes")
+            if len(head) < header:
+                raise BackpropError(f"{path} is truncated: its header needs {header} bytes")
+            shape = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+            if max_shape is not None and any(n > m for n, m in zip(shape, max_shape)):
+                raise BackpropError(f"{path} declares the shape {shape}; at most {max_shape} "
+                                    f"is read")
+            size = math.prod(shape)
+            data = f.read(size + 1)
+    except (OSError, EOFError) as exc:
+        raise BackpropError(f"cannot read IDX file {path}: {exc}") from exc
+    if len(data) != size:
         raise BackpropError(
-            f"CSV file {path} must have at least two columns (features and a label); "
-            f"got {table.shape[1]}")
-    if isinstance(label_column, str):
-        if names is None or label_column not in names:
-            raise BackpropError(
-                f"label_column {label_column!r} is not a column of {path}; header: {names}")
-        label_column = names.index(label_column)
-    if not -table.shape[1] <= label_column < table.shape[1]:
-        raise BackpropError(
-            f"label_column must be a column index in [{-table.shape[1]}, {table.shape[1] - 1}] "
-            f"for {path}; got {label_column}")
-    y = table[:, label_column]
-    X = np.delete(table, label_column, axis=1).astype(np.float32)
-    y = y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)
-    return X, y
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
+            f"{path} has {header + len(data)}{'' if len(data) <= size else '+'} bytes but its "
+            f"header {shape} needs {header + size}{' (truncated)' if len(data) < size else ''}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)

@@ -1,5 +1,5 @@
 """The library's own error type, which every check on user input raises, and the
-checks shared by many entry points (numbers and positive ints).
+checks shared by many entry points (numbers and ints, NumPy scalars included).
 
 `BackpropError` is a `ValueError` so that ``except ValueError`` keeps working;
 `BackpropTypeError` is also a `TypeError`, for arguments of the wrong kind.
@@ -30,8 +30,16 @@ class DivergenceError(BackpropError):
         self.epoch, self.iteration, self.history = epoch, iteration, history
 
 
+def is_int(value) -> bool:
+    """True for a Python or NumPy integer scalar (``5``, ``np.int64(5)``), False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_number(name, value, ok, expected):
-    """Raise unless ``value`` is a finite real number (not bool) with ``ok(value)``."""
+    """Raise unless ``value`` is a finite real number (not bool) with ``ok(value)``.
+
+    NumPy scalars count as numbers (``np.float32(0.1)``, ``np.int64(5)``).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise BackpropTypeError(f"{name} must be {expected}; got {type(value).__name__} {value!r}")
     if not math.isfinite(value) or not ok(value):
@@ -39,10 +47,12 @@ def check_number(name, value, ok, expected):
 
 
 def check_positive_int(name, value, allow_none=False):
-    """Raise unless ``value`` is an int ≥ 1 (not bool), or None when ``allow_none``."""
+    """Raise unless ``value`` is an int ≥ 1 (Python or NumPy, not bool), or None when
+    ``allow_none``; return it as a Python int (or None)."""
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if not is_int(value):
         raise BackpropTypeError(f"{name} must be a positive int; got {value!r}")
     if value < 1:
         raise BackpropError(f"{name} must be a positive int; got {value}")
+    return int(value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import losses as _losses
 from .device import Random, to_host
-from .errors import BackpropError, check_number
+from .errors import BackpropError, check_number, is_int
 
 
 def gradcheck(net, loss, X, y, weight_decay=0.0, eps=None, max_params=None, seed=0) -> float:
@@ -30,8 +30,7 @@ def gradcheck(net, loss, X, y, weight_decay=0.0, eps=None, max_params=None, seed
     check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
     if eps is not None:
         check_number("eps", eps, lambda v: v > 0, "a number > 0 (or None for the default)")
-    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, int)
-                                   or max_params < 1):
+    if max_params is not None and (not is_int(max_params) or max_params < 1):
         raise BackpropError(f"max_params must be a positive int or None; got {max_params!r}")
     xp = net.xp
     with net.backend.context():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from . import activations
-from .errors import BackpropError, BackpropTypeError
+from .errors import BackpropError, BackpropTypeError, is_int
 
 
 class Dense:
@@ -18,11 +18,11 @@ class Dense:
 
     def __init__(self, n_in: int, n_out: int, activation=None):
         for name, n in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(n, bool) or not isinstance(n, int):
+            if not is_int(n):
                 raise BackpropTypeError(f"Dense {name} must be an int; got {type(n).__name__} {n!r}")
             if n < 1:
                 raise BackpropError(f"Dense {name} must be a positive number of units; got {n}")
-        self.n_in, self.n_out = n_in, n_out
+        self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = activations.get(activation)
         self.W = self.b = None
 

@@ -11,7 +11,7 @@ from . import losses as _losses
 from . import ops as _ops
 from .activations import ACTIVATIONS
 from .device import Random, resolve
-from .errors import BackpropError, BackpropTypeError, check_number
+from .errors import BackpropError, BackpropTypeError, check_number, is_int
 from .layers import Dense
 from .ops import Workspace
 
@@ -30,7 +30,14 @@ class Sequential:
             raise BackpropTypeError(
                 f"layers must be a non-empty list of bp.Dense layers; got {layers!r}")
         layers = list(layers)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        for l, layer in enumerate(layers, start=1):      # a Dense holds its own W and b
+            same = next((k for k, other in enumerate(layers[:l - 1], 1) if other is layer), None)
+            if layer.W is not None or same is not None:
+                where = "another Sequential" if same is None else f"this list as layer {same}"
+                raise BackpropError(
+                    f"layer {l} ({layer!r}) is already used in {where}: a Dense object holds "
+                    f"its own W and b, so create a new bp.Dense for each place")
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
         for l, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
             if a.n_out != b.n_in:
@@ -317,6 +324,37 @@ class Sequential:
         layers = ", ".join(map(repr, self.layers))
         return f"Sequential([{layers}], device={self.device!r}, dtype={self.dtype})"
 
+    def summary(self, print_fn=print):
+        """Print a table of the layers, as Keras's ``model.summary()`` does: each layer's
+        output shape (None = any number of samples), activation and parameters
+        (n_out·n_in weights + n_out biases), the total, device and dtype.
+
+        ``print_fn`` receives the whole text (e.g. ``print_fn=lines.append``).
+        """
+        sizes = "-".join(str(n) for n in [self.n_inputs] + [layer.n_out for layer in self.layers])
+        rows = [("Layer (type)", "Output shape", "Activation", "Param #")]
+        for l, layer in enumerate(self.layers, start=1):
+            rows.append((f"dense_{l} (Dense)", f"(None, {layer.n_out})", layer.activation.name,
+                         f"{layer.n_params:,}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["  ".join(cell.rjust(w) if i == 3 else cell.ljust(w)
+                           for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                 for row in rows]
+        rule = "-" * max(map(len, lines))
+        bits = self.xp.finfo(self.dtype).bits
+        print_fn("\n".join([
+            f"Sequential {sizes}: input (None, {self.n_inputs}), {self.backend.name} on "
+            f"{self.device}, float{bits}",
+            rule, lines[0], rule, *lines[1:], rule,
+            f"Total params: {self.n_params:,} ({_bytes(self.n_params * bits // 8)})"]))
+
+
+def _bytes(n: int) -> str:
+    """A byte count for people: 621.1 KiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
 
 def _buffer(ws, name, shape, dtype):
     """The workspace's buffer, or None without a workspace."""

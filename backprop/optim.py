@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .errors import BackpropError, BackpropTypeError, check_number
+from .errors import BackpropError, BackpropTypeError, check_number, is_int
 from .ops import Ops
 
 
@@ -31,9 +31,9 @@ class StepDecay:
 
     def __init__(self, lr, every, factor=0.1):
         check_number("lr", lr, lambda v: v > 0, "a number > 0")
-        check_number("every", every, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        check_number("every", every, lambda v: is_int(v) and v >= 1, "an int >= 1")
         check_number("factor", factor, lambda v: 0 < v <= 1, "a number in (0, 1]")
-        self.lr, self.every, self.factor = lr, every, factor
+        self.lr, self.every, self.factor = lr, int(every), factor
 
     def __call__(self, t: int) -> float:
         return self.lr * self.factor ** (t // self.every)
@@ -47,9 +47,9 @@ class Cosine:
 
     def __init__(self, lr, steps, lr_min=0.0):
         check_number("lr", lr, lambda v: v > 0, "a number > 0")
-        check_number("steps", steps, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        check_number("steps", steps, lambda v: is_int(v) and v >= 1, "an int >= 1")
         check_number("lr_min", lr_min, lambda v: 0 <= v <= lr, f"a number in [0, lr={lr}]")
-        self.lr, self.steps, self.lr_min = lr, steps, lr_min
+        self.lr, self.steps, self.lr_min = lr, int(steps), lr_min
 
     def __call__(self, t: int) -> float:
         progress = min(t, self.steps) / self.steps

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BackpropError, BackpropTypeError
+from .errors import BackpropError, BackpropTypeError, is_int
 
 CURVES = {
     "x2": lambda x: x * x,
@@ -27,7 +27,7 @@ TWO_CLASS_MIXTURES = (
 
 
 def _check_n(n, minimum=1):
-    if isinstance(n, bool) or not isinstance(n, int):
+    if not is_int(n):
         raise BackpropTypeError(f"n must be an int; got {type(n).__name__}")
     if n < minimum:
         raise BackpropError(f"n must be at least {minimum}; got {n}")

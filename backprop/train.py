@@ -10,15 +10,14 @@ training step never waits for the host.
 
 from __future__ import annotations
 
-import csv
-import numbers
 from dataclasses import dataclass, field
 
 from . import losses as _losses
 from . import optim as _optim
 from .device import Random, to_host
 from .divergence import Guard
-from .errors import BackpropError, BackpropTypeError, check_positive_int
+from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
+from .historylog import write_csv
 from .step import Step
 
 
@@ -48,21 +47,9 @@ class History:
 
         The validation columns are filled at the iterations where it was evaluated and
         empty elsewhere; ``error`` columns are empty for losses without misclassification.
+        The file is written atomically, numbers exactly (`backprop.historylog`).
         """
-        val = {t: i for i, t in enumerate(self.val_iteration)}
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["iteration", "cost", "error", "val_cost", "val_error"])
-            for t in range(1, self.iterations + 1):
-                i = val.get(t)
-                writer.writerow([
-                    t, self.cost[t - 1], _at(self.error, t - 1),
-                    "" if i is None else self.val_cost[i],
-                    "" if i is None else _at(self.val_error, i)])
-
-
-def _at(values, i):
-    return values[i] if i < len(values) else ""
+        write_csv(self, path)
 
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
@@ -96,16 +83,16 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     """
     loss = _losses.get(loss)
     optimizer = _optim.get(optimizer)
-    check_positive_int("epochs", epochs)
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, numbers.Integral) \
-            or not 0 <= initial_epoch < epochs:
+    epochs = check_positive_int("epochs", epochs)
+    if not is_int(initial_epoch) or not 0 <= initial_epoch < epochs:
         raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
                             f"got {initial_epoch!r}")
-    check_positive_int("batch_size", batch_size, allow_none=True)
-    check_positive_int("eval_every", eval_every)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or seed < 0):
+    initial_epoch = int(initial_epoch)
+    batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+    eval_every = check_positive_int("eval_every", eval_every)
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
+    seed = None if seed is None else int(seed)
     callbacks = _check_callbacks(callbacks, validation_data)
     if history is not None and not isinstance(history, History):
         raise BackpropTypeError(f"history must be a bp.History; got {type(history).__name__}")

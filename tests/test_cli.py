@@ -91,8 +91,12 @@ def test_resume_continues_exactly(tmp_path, capsys):
     capsys.readouterr()
     assert "drop --hidden, --out" in one_line_error(
         capsys, ["train", "--resume", str(tmp_path / "cut"), "--hidden", "4", "--out", "x"])
-    assert "larger total" in one_line_error(
-        capsys, ["train", "--resume", str(tmp_path / "cut"), "--no-progress"])
+    finished = weights(tmp_path / "cut" / "model.npz")      # a finished run: written again
+    assert cli.main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
+    assert "had trained its 2 epochs" in capsys.readouterr().out
+    assert weights(tmp_path / "cut" / "model.npz") == finished
+    assert "--epochs must be at least 2" in one_line_error(
+        capsys, ["train", "--resume", str(tmp_path / "cut"), "--epochs", "1"])
     checkpoint = tmp_path / "cut" / "checkpoint.npz"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     assert "truncated or foreign" in one_line_error(
@@ -164,5 +168,7 @@ def test_train_without_matplotlib_still_succeeds(tmp_path, capsys, monkeypatch):
 def test_logistic_regression_without_hidden_layer(tmp_path, capsys):
     assert cli.main(["train", "--hidden", "--epochs", "1", "--no-progress", "--out",
                      str(tmp_path)]) == 0
-    assert "784-10 (softmax)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Sequential 784-10:" in out
+    assert "dense_1 (Dense) (None, 10) softmax 7,850".split() in [l.split() for l in out.splitlines()]
     assert len(bp.load(tmp_path / "model.npz").layers) == 1

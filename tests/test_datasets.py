@@ -187,7 +187,7 @@ def test_load_csv_without_header_float_targets(tmp_path):
 
 
 @pytest.mark.parametrize("text, column, message", [
-    ("a,b\n1,x\n", -1, "numbers only"),
+    ("a,b\n1,x\n", -1, r"line 2, column 2 \(lines and columns counted from 1\): 'x' is not a number"),
     ("a,b\n", -1, "no data rows"),
     ("1\n2\n", -1, "two columns"),
     ("a,b\n1,2\n", "c", "not a column"),

@@ -194,5 +194,5 @@ def test_corrupt_training_state(tmp_path):
                     {"extra/optimizer/velocity/7": None}):
         bp.save_checkpoint(path, net, sgd, history, epoch=1)
         rewrite(path, **changes)
-        with pytest.raises(bp.BackpropError, match="corrupt training state.*velocity"):
+        with pytest.raises(bp.BackpropError, match=r"c\.npz.*velocity"):
             bp.load_checkpoint(path)

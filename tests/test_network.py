@@ -115,3 +115,17 @@ def test_user_activation_pair(rng):
     W, b = host(net.layers[0].W), host(net.layers[0].b)
     np.testing.assert_allclose(Q1, np.log1p(np.exp(X @ W.T + b)))
     assert bp.gradcheck(net, "squared_error", X, rng.normal(size=(4, 1))) < 1e-6
+
+
+def test_summary_lists_layers_shapes_parameters_device_and_dtype():
+    net = bp.Sequential([bp.Dense(784, 200, "relu"), bp.Dense(200, 10)], dtype="float64")
+    lines = []
+    net.summary(print_fn=lines.append)
+    text = lines[0].splitlines()
+    assert text[0] == "Sequential 784-200-10: input (None, 784), numpy on cpu, float64"
+    assert text[2].split() == ["Layer", "(type)", "Output", "shape", "Activation", "Param", "#"]
+    assert text[4].split() == ["dense_1", "(Dense)", "(None,", "200)", "relu", "157,000"]
+    assert text[5].split() == ["dense_2", "(Dense)", "(None,", "10)", "identity", "2,010"]
+    assert 784 * 200 + 200 + 200 * 10 + 10 == net.n_params == host(net.get_flat()).size
+    assert text[-1] == f"Total params: {net.n_params:,} ({net.n_params * 8 / 2**20:.1f} MiB)"
+    assert len({len(line) for line in text[1:6:2]}) == 1    # the rules span the table

@@ -108,7 +108,8 @@ def resolve(device="cpu") -> Backend:
                 f"(namespace, device) pair; got {device!r}")
         return _cuda(int(match.group(1) or 0))
     if isinstance(device, tuple) and len(device) == 2:
-        return Backend(_namespace(device[0]), device[1])
+        xp = _namespace(device[0])
+        return Backend(xp, _device(xp, device[1]))
     if isinstance(device, types.ModuleType):
         xp = _namespace(device)
         return Backend(xp, array_api_compat.device(xp.asarray(0)))
@@ -124,21 +125,32 @@ def _namespace(module):
     return array_api_compat.array_namespace(module.asarray(0))
 
 
+def _device(xp, device):
+    """``device`` as ``xp``'s arrays report it (``"cpu"`` → ``torch.device("cpu")``), so the
+    model's device compares equal to the device of the arrays created on it."""
+    try:
+        return array_api_compat.device(xp.asarray(0, device=device))
+    except Exception as exc:  # each library has its own error for an unknown device
+        raise BackpropError(
+            f"device {device!r} is not a device of {xp.__name__}: {type(exc).__name__}: "
+            f"{exc}".splitlines()[0]) from None
+
+
 def _cuda(index: int) -> Backend:
     """CuPy on GPU ``index``, or a clear error saying what is missing."""
     try:
         import cupy
     except ImportError as exc:
         raise BackpropError(
-            "device='cuda' needs CuPy, which is not installed: "
+            "device 'cuda' needs CuPy, which is not installed: "
             "pip install 'backprop[cuda12]' (or [cuda13] for CUDA 13)") from exc
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except cupy.cuda.runtime.CUDARuntimeError as exc:
-        raise BackpropError(f"device='cuda' but no CUDA GPU is visible: {exc}") from exc
+        raise BackpropError(f"device 'cuda' needs a CUDA GPU, but none is visible: {exc}") from exc
     if index >= count:
         raise BackpropError(
-            f"device='cuda:{index}' but only {count} CUDA GPU(s) are visible")
+            f"device 'cuda:{index}' needs GPU {index}, but only {count} CUDA GPU(s) are visible")
     import array_api_compat.cupy as xp
 
     return Backend(xp, cupy.cuda.Device(index))
