@@ -29,6 +29,14 @@ class Activation:
     def __repr__(self):
         return f"Activation({self.name!r})"
 
+    def __reduce__(self):
+        """Pickle a built-in activation by name; a custom (h, dh) pair holds code: refused."""
+        if ACTIVATIONS.get(self.name) is not self:
+            raise BackpropError(
+                f"the custom activation {self.name!r} cannot be pickled (its functions are "
+                f"code); use one of {', '.join(sorted(ACTIVATIONS))}")
+        return get, (self.name,)
+
 
 def sigmoid(xp, Z):
     """σ(z) = 1/(1 + e^(−z)), evaluated without overflow: e^(−|z|) is at most 1."""

@@ -6,6 +6,11 @@ gradient ``dZ = ∂J/∂Z``. That gradient already carries the 1/n_b of the mean
 by linearity the backward pass yields Algorithm 6.1's dW = dZᵀQ/n_b (line 18) and
 db = mean dZ (line 19) as plain sums.
 
+With sample weights ``w`` (one per row, on the model's device) the mean becomes the
+weighted mean J = Σᵢ wᵢ Lᵢ / Σᵢ wᵢ and row i of the gradient is wᵢ/Σw times the
+unweighted one, e.g. dZᵢ = wᵢ(ŷᵢ − yᵢ)/Σw for the canonical links; equal weights give
+the plain mean. A batch whose weights sum to 0 adds nothing (J = 0, dZ = 0).
+
 Each loss has a *link*, the output activation it is canonical with (seed 000,
 eq. 11.6): identity for squared error, softmax for softmax cross-entropy, sigmoid
 for sigmoid cross-entropy. If the network's last layer uses that activation, the
@@ -24,7 +29,8 @@ from .errors import BackpropError, BackpropTypeError
 
 
 class Loss:
-    """Base class: ``cost_and_gradient(xp, Z, T) → (J, dZ)`` with J averaged over rows."""
+    """Base class: ``cost_and_gradient(xp, Z, T, w=None) → (J, dZ)`` with J averaged over
+    rows (weighted by ``w`` if given)."""
 
     name = "loss"
     link = "identity"
@@ -46,9 +52,11 @@ class Loss:
             raise BackpropError("y must contain only finite values; got NaN or Inf entries")
         return T
 
-    def cost(self, xp, Z, T):
-        """Mean cost J over the rows of Z."""
-        return self.cost_and_gradient(xp, Z, T)[0]
+    def cost(self, xp, Z, T, w=None):
+        """Mean cost J over the rows of Z (weighted by ``w`` if given)."""
+        if w is None:
+            return self.cost_and_gradient(xp, Z, T)[0]
+        return self.cost_and_gradient(xp, Z, T, w)[0]
 
     def output(self, xp, Z):
         """The prediction ŷ = link(Z) for the loss's input Z."""
@@ -74,10 +82,13 @@ class SquaredError(Loss):
     def __init__(self, half: bool = False):
         self.half = half
 
-    def cost_and_gradient(self, xp, Z, T):
+    def cost_and_gradient(self, xp, Z, T, w=None):
         n_b = Z.shape[0]
         R = Z - T
         scale = 0.5 if self.half else 1.0
+        if w is not None:
+            c = row_weights(xp, w)
+            return scale * xp.sum(c * (R * R)), R * c * (2 * scale)
         J = scale * xp.sum(R * R) / n_b
         dZ = R * ((1.0 if self.half else 2.0) / n_b)
         return J, dZ
@@ -123,10 +134,13 @@ class SoftmaxCrossEntropy(Loss):
                 f"{float(xp.min(T[i, ...])):g} and sum {float(xp.sum(T[i, ...])):g}")
         return T
 
-    def cost_and_gradient(self, xp, Z, T):
+    def cost_and_gradient(self, xp, Z, T, w=None):
         n_b = Z.shape[0]
         S = Z - xp.max(Z, axis=1, keepdims=True)
         log_P = S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))
+        if w is not None:
+            c = row_weights(xp, w)
+            return -xp.sum(c * (T * log_P)), (xp.exp(log_P) - T) * c
         J = -xp.sum(T * log_P) / n_b
         dZ = (xp.exp(log_P) - T) / n_b
         return J, dZ
@@ -161,9 +175,12 @@ class SigmoidCrossEntropy(Loss):
                 f"to {float(xp.max(T)):g}")
         return T
 
-    def cost_and_gradient(self, xp, Z, T):
+    def cost_and_gradient(self, xp, Z, T, w=None):
         n_b = Z.shape[0]
         terms = xp.maximum(Z, 0.0) - T * Z + xp.log1p(xp.exp(-xp.abs(Z)))
+        if w is not None:
+            c = row_weights(xp, w)
+            return xp.sum(c * terms), (sigmoid(xp, Z) - T) * c
         J = xp.sum(terms) / n_b
         dZ = (sigmoid(xp, Z) - T) / n_b
         return J, dZ
@@ -175,6 +192,13 @@ class SigmoidCrossEntropy(Loss):
         """Fraction of outputs on the wrong side of ½ (the error rate for one output)."""
         wrong = (Z > 0) != (T > 0.5)
         return xp.mean(xp.astype(wrong, Z.dtype))
+
+
+def row_weights(xp, w):
+    """The column cᵢ = wᵢ/Σⱼwⱼ of the weighted mean J = Σᵢ cᵢ Lᵢ (0 if Σw = 0), from the
+    batch's sample weights ``w`` (shape (n_b,), on the device: no host read)."""
+    total = xp.sum(w)
+    return xp.reshape(w / xp.where(total != 0, total, 1.0), (-1, 1))
 
 
 def one_hot(xp, labels, n_classes: int, dtype):

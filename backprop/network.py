@@ -8,9 +8,10 @@ on the whole mini-batch in matrix form (6.28) and returns J(θ) and, per layer,
 from __future__ import annotations
 
 from . import losses as _losses
+from . import optim as _optim
 from .activations import ACTIVATIONS
-from .device import Random, fastpath, resolve
-from .errors import BackpropError, BackpropTypeError, check_number
+from .device import Random, fastpath, resolve, to_host
+from .errors import BackpropError, BackpropTypeError
 from .layers import Dense
 
 
@@ -20,6 +21,11 @@ class Sequential:
     ``device`` is ``"cpu"``, ``"cuda"``, ``"cuda:N"``, an array-API namespace or a
     ``(namespace, device)`` pair (see `backprop.device`); ``dtype`` is ``"float32"``
     (default) or ``"float64"``; ``seed`` fixes the initial weights on every backend.
+
+    A network pickles (and `copy.deepcopy`s) on any device: the state is the device
+    (`Backend` pickles as its device spec), the dtype's name, and per layer its sizes,
+    activation name and weights as host NumPy arrays; unpickling moves the weights back
+    to that device. Custom (function, derivative) activations cannot be pickled.
     """
 
     def __init__(self, layers, device="cpu", dtype="float32", seed=0):
@@ -97,6 +103,25 @@ class Sequential:
                 f"{tuple(y.shape)}")
         return loss.targets(self.xp, y, self.n_outputs, self.dtype)
 
+    def sample_weights(self, w, n_samples: int, name="sample_weight"):
+        """``w`` as a (n,) array of the model's dtype on its device: one finite weight ≥ 0
+        per sample, with a positive sum (the weights of the losses' weighted mean)."""
+        w = self.backend.asarray(w, name=name)
+        xp = self.xp
+        if w.ndim != 1 or w.shape[0] != n_samples:
+            raise BackpropError(
+                f"{name} must have shape ({n_samples},), one weight per sample; got shape "
+                f"{tuple(w.shape)}")
+        if not (xp.isdtype(w.dtype, "real floating") or xp.isdtype(w.dtype, "integral")
+                or xp.isdtype(w.dtype, "bool")):
+            raise BackpropTypeError(f"{name} must be numeric; got dtype {w.dtype}")
+        w = xp.astype(w, self.dtype)
+        if not bool(xp.all(xp.isfinite(w))) or bool(xp.any(w < 0)) or not bool(xp.sum(w) > 0):
+            raise BackpropError(
+                f"{name} must be finite and non-negative with a positive sum; got values from "
+                f"{float(xp.min(w)):g} to {float(xp.max(w)):g}, sum {float(xp.sum(w)):g}")
+        return w
+
     # -- forward --------------------------------------------------------------------
     def predict(self, X):
         """The network's output Q⁽ᴸ⁾ = h(Z⁽ᴸ⁾) for the rows of X (6.24); logits if h = identity."""
@@ -132,23 +157,29 @@ class Sequential:
         return self.forward(X, fold_last=self.folds(loss))[0][-1]
 
     # -- Algorithm 6.1 --------------------------------------------------------------
-    def backprop(self, X, y, loss, weight_decay=0.0):
+    def backprop(self, X, y, loss, weight_decay=0.0, sample_weight=None):
         """Algorithm 6.1 on one mini-batch: mean cost J(θ) and [(dW⁽ˡ⁾, db⁽ˡ⁾)] per layer.
 
         ``weight_decay = λ > 0`` adds λ/2 Σₗ‖W⁽ˡ⁾‖² to J and λW⁽ˡ⁾ to dW⁽ˡ⁾ (seed 000, §11.3;
         biases are not decayed; λ multiplies the *mean* cost, it is not divided by n).
-        J is a 0-d array on the model's device (``float(J)`` reads it).
+        It may also be a callable of the batch's total sample weight (`optim.BatchScaledDecay`).
+        ``sample_weight`` (one weight ≥ 0 per row) makes J the weighted mean Σᵢ wᵢLᵢ/Σᵢ wᵢ
+        (see `backprop.losses`). J is a 0-d array on the model's device (``float(J)`` reads it).
         """
         loss = _losses.get(loss)
-        check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
-        weight_decay = float(weight_decay)
+        weight_decay = _optim.check_weight_decay(weight_decay)
         with self.backend.context():
             X = self.inputs(X)
             T = self.targets(y, loss, X.shape[0])
-            return self.gradients(X, T, loss, weight_decay)[:2]
+            w, total = None, X.shape[0]
+            if sample_weight is not None:
+                w = self.sample_weights(sample_weight, X.shape[0])
+                total = float(to_host(self.xp.sum(w)))
+            return self.gradients(X, T, loss, _optim.decay_for(weight_decay, total), w)[:2]
 
-    def gradients(self, X, T, loss, weight_decay=0.0):
-        """Algorithm 6.1 for device arrays ``X`` and prepared targets ``T`` (no checks).
+    def gradients(self, X, T, loss, weight_decay=0.0, w=None):
+        """Algorithm 6.1 for device arrays ``X`` and prepared targets ``T`` (no checks);
+        ``w``: the rows' sample weights (device array) or None.
 
         Returns ``(J, grads, out)`` where ``out`` is what the loss was evaluated on
         (see `loss_input`), so callers can score the mini-batch without a second pass.
@@ -162,7 +193,7 @@ class Sequential:
         xp = self.xp
         fold = self.folds(loss)
         Qs, Zs = self.forward(X, fold_last=fold)
-        J, dQ = loss.cost_and_gradient(xp, Qs[-1], T)
+        J, dQ = loss.cost_and_gradient(xp, Qs[-1], T, *(() if w is None else (w,)))
         grads = []
         for l in range(len(self.layers), 0, -1):
             layer = self.layers[l - 1]
@@ -210,6 +241,27 @@ class Sequential:
             layer.W = xp.asarray(W, copy=True)
             layer.b = xp.asarray(theta[offset + n_w:offset + layer.n_params], copy=True)
             offset += layer.n_params
+
+    # -- pickling ---------------------------------------------------------------------
+    def __getstate__(self):
+        """The device (a `Backend`, pickled as its spec), the dtype's name and per layer
+        (n_in, n_out, activation, W, b) with host arrays: no module or device array."""
+        name = "float64" if self.dtype == self.xp.float64 else "float32"
+        return {"backend": self.backend, "dtype": name,
+                "layers": [(layer.n_in, layer.n_out, layer.activation, to_host(layer.W),
+                            to_host(layer.b)) for layer in self.layers]}
+
+    def __setstate__(self, state):
+        """Rebuild the network on the pickled device (an error if it is not available)."""
+        self.backend = state["backend"]
+        self.dtype = self.backend.dtype(state["dtype"])
+        self.layers = []
+        with self.backend.context():
+            for n_in, n_out, activation, W, b in state["layers"]:
+                layer = Dense(n_in, n_out, activation)
+                layer.W = self.backend.asarray(W, name="W", dtype=self.dtype)
+                layer.b = self.backend.asarray(b, name="b", dtype=self.dtype)
+                self.layers.append(layer)
 
     def __repr__(self):
         layers = ", ".join(map(repr, self.layers))

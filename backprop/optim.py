@@ -8,7 +8,10 @@ The learning rate γ is a number or a schedule: a callable of the optimizer's st
 count t = 0, 1, 2, … (`StepDecay`, `Cosine`), evaluated on the host (a Python float,
 no device read). ``weight_decay`` is never applied by the optimizer itself: `fit`
 passes it to `Sequential.backprop`, which adds λW to dW and λ/2‖W‖² to J (seed 000's
-L2 term), so every optimizer minimises the reported cost.
+L2 term), so every optimizer minimises the reported cost. It is a number λ, or a
+callable of the mini-batch's total sample weight Σw_b (its sample count without
+weights) returning λ for that batch, evaluated by `fit` on the host:
+`BatchScaledDecay` (scikit-learn's ``alpha``) is one.
 """
 
 from __future__ import annotations
@@ -51,6 +54,42 @@ class Cosine:
         return f"Cosine(lr={self.lr}, steps={self.steps}, lr_min={self.lr_min})"
 
 
+class BatchScaledDecay:
+    """λ_b = alpha / Σw_b: scikit-learn's L2 convention, as an optimizer's ``weight_decay``.
+
+    scikit-learn's MLP adds ½·alpha·‖W‖² to the *summed* cost of a mini-batch before
+    dividing by the batch size n_b (by the batch's total sample weight Σw_b with sample
+    weights): J = (Σᵢ wᵢLᵢ + ½·alpha·Σₗ‖W⁽ˡ⁾‖²)/Σw_b. On `backprop`'s mean cost that is
+    λ_b = alpha/Σw_b, which changes with the batch: `fit` calls this object on the host
+    with each batch's Σw_b (the shorter last batch of an epoch gets a larger λ). A batch
+    of total weight 0 gets λ = 0 (it makes no step of its own).
+    """
+
+    def __init__(self, alpha):
+        check_number("alpha", alpha, lambda v: v >= 0, "a number >= 0")
+        self.alpha = float(alpha)
+
+    def __call__(self, total_weight: float) -> float:
+        return self.alpha / total_weight if total_weight > 0 else 0.0
+
+    def __repr__(self):
+        return f"BatchScaledDecay(alpha={self.alpha})"
+
+
+def check_weight_decay(weight_decay):
+    """``weight_decay`` as stored: a float λ >= 0, or a callable of the batch's Σw (host)."""
+    if callable(weight_decay):
+        return weight_decay
+    check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
+    # A Python float: a NumPy float64 scalar would promote float32 parameters.
+    return float(weight_decay)
+
+
+def decay_for(weight_decay, total_weight: float) -> float:
+    """λ for a batch of total sample weight ``total_weight`` (host float)."""
+    return float(weight_decay(total_weight)) if callable(weight_decay) else weight_decay
+
+
 class Optimizer:
     """Common part: the learning rate (number or schedule), λ, the step count t and state."""
 
@@ -59,10 +98,9 @@ class Optimizer:
     def __init__(self, lr, weight_decay):
         if not callable(lr):
             check_number("lr", lr, lambda v: v > 0, "a number > 0 or a schedule")
-        check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
         # Python floats: a NumPy float64 scalar would promote float32 parameters.
         self.lr = lr if callable(lr) else float(lr)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_weight_decay(weight_decay)
         self.t = 0
         for name in self.buffers:
             setattr(self, name, None)
@@ -134,16 +172,22 @@ class Adam(Optimizer):
     m ← β₁m + (1 − β₁)dθ, v ← β₂v + (1 − β₂)dθ², then at step t = 1, 2, …
     θ ← θ − γ m̂ / (√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ). λ enters through
     dθ (L2 regularisation of the cost), not as decoupled decay.
+
+    ``eps_hat=True`` is the paper's reordered form (Kingma & Ba, end of §2), used by
+    scikit-learn and TensorFlow: θ ← θ − γ·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε), i.e.
+    ε is added to √v instead of √v̂ (the same update with ε replaced by ε√(1 − β₂ᵗ)).
     """
 
     buffers = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 eps_hat=False):
         super().__init__(lr, weight_decay)
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             check_number(name, value, lambda v: 0 <= v < 1, "a number in [0, 1)")
         check_number("eps", eps, lambda v: v > 0, "a number > 0")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.eps_hat = bool(eps_hat)
 
     def deltas(self, xp, grads, lr):
         b1, b2 = self.beta1, self.beta2
@@ -155,11 +199,14 @@ class Adam(Optimizer):
             self.v = [b2 * v + (1 - b2) * (g * g) for v, g in zip(self.v, grads)]
         t = self.t + 1
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        if self.eps_hat:
+            rate = lr * math.sqrt(c2) / c1
+            return [rate * m / (xp.sqrt(v) + self.eps) for m, v in zip(self.m, self.v)]
         return [(lr / c1) * m / (xp.sqrt(v / c2) + self.eps) for m, v in zip(self.m, self.v)]
 
     def __repr__(self):
         return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay})")
+                f"weight_decay={self.weight_decay}{', eps_hat=True' if self.eps_hat else ''})")
 
 
 OPTIMIZERS = {"sgd": SGD, "nesterov": SGD, "adam": Adam}

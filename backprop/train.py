@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import losses as _losses
 from . import optim as _optim
-from .device import Random, fastpath, to_host
+from .device import Random, batch_sums, fastpath, to_host
 from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError, check_positive_int
 
@@ -65,13 +65,17 @@ def _at(values, i):
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
         eval_every=100, seed=0, callbacks=(), progress=False, initial_epoch=0,
-        history=None) -> History:
+        history=None, sample_weight=None, shuffle=True) -> History:
     """Train ``net`` on (X, y) with ``optimizer``; return the `History`.
 
     ``batch_size=None`` is full-batch gradient descent (every iteration uses all n
     samples), ``batch_size=1`` online learning, anything between mini-batch SGD with
-    ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller). The optimizer's
-    ``weight_decay`` is passed to `Sequential.backprop`. X and y are not modified.
+    ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller), reshuffled every epoch
+    unless ``shuffle=False``. The optimizer's ``weight_decay`` is passed to
+    `Sequential.backprop`; if it is a callable (`optim.BatchScaledDecay`), it is evaluated
+    on the host for every mini-batch with the batch's total sample weight.
+    ``sample_weight`` (one weight ≥ 0 per sample, moved to the device once with X) makes
+    every mini-batch cost the weighted mean Σᵢ wᵢLᵢ/Σᵢ wᵢ. X and y are not modified.
     If the cost becomes NaN/Inf, `DivergenceError` is raised at the end of that epoch
     with the model restored to its weights at the epoch's start (`backprop.divergence`).
 
@@ -104,22 +108,30 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
             Xv = net.inputs(validation_data[0], name="validation_data[0]")
             Tv = net.targets(validation_data[1], loss, Xv.shape[0], name="validation_data[1]")
         n = X.shape[0]
+        w = None if sample_weight is None else net.sample_weights(sample_weight, n)
         n_b = n if batch_size is None else min(batch_size, n)
         rng = Random(seed)
         history = History() if history is None else history
         decay = getattr(optimizer, "weight_decay", 0.0)
-        step = fastpath.training_step(net, loss, optimizer, decay)
+        per_batch = callable(decay)
+        # the batches' weight sums come from a host copy of w, read once before training
+        w_host = to_host(w) if per_batch and w is not None else None
+        step = fastpath.training_step(net, loss, optimizer, 0.0 if per_batch else decay)
         t = history.iterations
         callbacks = list(callbacks or ())
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
-            order = rng.permutation(n) if n_b < n else None
+            order = rng.permutation(n) if shuffle and n_b < n else None
             if epoch < initial_epoch:
                 continue
             guard = Guard(net)
             costs, errors, val = [], [], []
-            for stop, Xb, Tb in step.batches(X, T, order, n_b):
-                J, error = step(Xb, Tb)
+            if per_batch:
+                totals = batch_sums(w_host, order, n_b) if w_host is not None else \
+                    [min(start + n_b, n) - start for start in range(0, n, n_b)]
+            for b, (stop, Xb, Tb, wb) in enumerate(step.batches(X, T, order, n_b, w)):
+                J, error = step(Xb, Tb, wb, _optim.decay_for(decay, totals[b]) if per_batch
+                                else decay)
                 t += 1
                 if bar is not None:
                     bar.update()

@@ -132,14 +132,14 @@ def _traced_steps(rng, n_steps, momentum):
     step = fastpath.training_step(net, loss, bp.SGD(0.1, momentum=momentum, weight_decay=1e-4),
                                   1e-4)
     order = rng.permutation(400)
-    for _, Xb, Tb in step.batches(X, T, order, 100):      # warm-up: buffers and velocity
+    for _, Xb, Tb, _ in step.batches(X, T, order, 100):      # warm-up: buffers and velocity
         step(Xb, Tb)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
         kept = []
         for i in range(n_steps):
-            for _, Xb, Tb in step.batches(X, T, order, 100):
+            for _, Xb, Tb, _ in step.batches(X, T, order, 100):
                 kept.append(step(Xb, Tb)[0])          # the cost J is kept, as fit does
         current, peak = tracemalloc.get_traced_memory()
     finally:

@@ -16,11 +16,16 @@ forward pass) and `blas` (the BLAS call it uses to update W inside a product).
 Random numbers are not part of the array-API standard, so `Random` draws them on
 the host with NumPy from the seed and moves them: the same seed gives the same
 initial weights and the same shuffles on every backend.
+
+A `Backend` pickles as its device spec (``"cpu"``, ``"cuda:N"``, or the namespace's
+module name with the device), so networks pickle without module objects; unpickling
+resolves the spec again (an error if, e.g., CuPy or the GPU is missing there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import types
 from dataclasses import dataclass
@@ -53,6 +58,14 @@ class Backend:
         if name not in DTYPES:
             raise BackpropError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
         return getattr(self.xp, name)
+
+    def __reduce__(self):
+        """Pickle as the device spec: ``"cpu"``, ``"cuda:N"`` or (module name, device)."""
+        if array_api_compat.is_cupy_namespace(self.xp):
+            return resolve, (f"cuda:{self.device.id}",)
+        if array_api_compat.is_numpy_namespace(self.xp) and self.device == "cpu":
+            return resolve, ("cpu",)
+        return _by_module_name, (self.xp.__name__, self.device)
 
     def context(self):
         """Context that makes this device current (CuPy creates arrays on the current GPU)."""
@@ -111,6 +124,18 @@ def resolve(device="cpu") -> Backend:
     raise BackpropTypeError(
         f"device must be 'cpu', 'cuda', 'cuda:N', an array-API namespace or a "
         f"(namespace, device) pair; got {type(device).__name__} {device!r}")
+
+
+def _by_module_name(name: str, device) -> Backend:
+    """The backend of namespace module ``name`` on ``device`` (unpickling a `Backend`)."""
+    return resolve((importlib.import_module(name), device))
+
+
+def batch_sums(weights, order, n_b: int) -> list:
+    """Σ of the host array ``weights`` over each mini-batch of ``n_b`` rows of an epoch,
+    taken in ``order`` (a permutation, or None for the rows as they are)."""
+    w = weights if order is None else weights[order]
+    return np.add.reduceat(w, np.arange(0, w.shape[0], n_b)).tolist()
 
 
 def _namespace(module):

@@ -55,31 +55,39 @@ class ReferenceStep:
     def __init__(self, net, loss, optimizer, weight_decay):
         self.net, self.loss, self.optimizer, self.weight_decay = net, loss, optimizer, weight_decay
 
-    def batches(self, X, T, order, n_b):
-        """Yield ``(stop, X_b, T_b)`` for each mini-batch of an epoch.
+    def batches(self, X, T, order, n_b, w=None):
+        """Yield ``(stop, X_b, T_b, w_b)`` for each mini-batch of an epoch.
 
         ``order`` is the epoch's permutation (host integers) or None for the data as is;
         the permuted copy of the data is made once per epoch and sliced into batches.
+        ``w`` (sample weights, device array) is permuted and sliced alike; w_b is None
+        without it.
         """
         xp, n = self.net.xp, X.shape[0]
         if order is not None:
             perm = self.net.backend.asarray(order, name="permutation")
             X, T = xp.take(X, perm, axis=0), xp.take(T, perm, axis=0)
+            w = None if w is None else xp.take(w, perm, axis=0)
         for start in range(0, n, n_b):
             stop = min(start + n_b, n)         # out-of-range slice ends are not standard
-            yield stop, X[start:stop, ...], T[start:stop, ...]
+            yield stop, X[start:stop, ...], T[start:stop, ...], \
+                None if w is None else w[start:stop]
 
-    def __call__(self, X, T):
+    def __call__(self, X, T, w=None, weight_decay=None):
         """Algorithm 6.1 on (X, T) and the optimizer's step; returns ``(J, error)``.
 
-        ``error`` is the batch's misclassification rate (`Loss.errors`, None for losses
-        without one), both measured before the update, as `fit` records them.
+        ``w``: the batch's sample weights (or None); ``weight_decay``: this batch's λ
+        (default: the step's own). ``error`` is the batch's misclassification rate
+        (`Loss.errors`, None for losses without one, unweighted), both measured before
+        the update, as `fit` records them.
         """
-        net, loss, decay = self.net, self.loss, self.weight_decay
-        J, grads, out = net.gradients(X, T, loss, decay)
+        net, loss = self.net, self.loss
+        decay = self.weight_decay if weight_decay is None else weight_decay
+        J, grads, out = net.gradients(X, T, loss, decay, w)
         error = loss.errors(net.xp, out, T)
         if getattr(self.optimizer, "needs_cost", False):     # line search: J at trial θ
-            self.optimizer.step(net, grads, cost=lambda: net.gradients(X, T, loss, decay)[0])
+            self.optimizer.step(net, grads,
+                                cost=lambda: net.gradients(X, T, loss, decay, w)[0])
         else:
             self.optimizer.step(net, grads)
         return J, error
@@ -126,11 +134,11 @@ class NumpyStep(ReferenceStep):
                             np.ones(n, dtype), np.arange(0, n * M, M))
         return self._buffers[n]
 
-    def batches(self, X, T, order, n_b):
+    def batches(self, X, T, order, n_b, w=None):
         """As `ReferenceStep.batches`, gathering each batch into a reused buffer."""
         n = X.shape[0]
         if order is None:
-            yield from super().batches(X, T, None, n_b)
+            yield from super().batches(X, T, None, n_b, w)
             return
         if self._batch is None:                 # a step serves one fit: same data, same n_b
             self._batch = (np.empty((min(n_b, n), X.shape[1]), X.dtype),
@@ -141,9 +149,10 @@ class NumpyStep(ReferenceStep):
             index = order[start:stop]
             # mode="clip" lets take write into `out` directly (the indices are valid).
             yield (stop, np.take(X, index, axis=0, out=Xb[:stop - start], mode="clip"),
-                   np.take(T, index, axis=0, out=Tb[:stop - start], mode="clip"))
+                   np.take(T, index, axis=0, out=Tb[:stop - start], mode="clip"),
+                   None if w is None else np.take(w, index))
 
-    def __call__(self, X, T):
+    def __call__(self, X, T, w=None, weight_decay=None):
         """Algorithm 6.1 and the SGD update (6.23) in place; returns ``(J, error)``.
 
         Forward (lines 1–6) into the row buffers; the loss (lines 7–13) as in the
@@ -151,9 +160,11 @@ class NumpyStep(ReferenceStep):
         momentum, so dW holds −γ dW and W ← (1 − γλ) W + dW is the update (6.23a with
         seed 000's λW). With momentum μ: v ← μ v + (dW + λW), W ← W − γ v (Nesterov:
         W ← W − γ(dW + λW + μ v)). γ is the optimizer's rate at its step count t.
+        ``w`` and ``weight_decay`` as in `ReferenceStep.__call__`.
         """
         loss, layers, xp = self.loss, self.net.layers, self.net.xp
-        lr, decay, momentum = self.optimizer.rate(), self.weight_decay, self.optimizer.momentum
+        lr, momentum = self.optimizer.rate(), self.optimizer.momentum
+        decay = self.weight_decay if weight_decay is None else weight_decay
         Zs, dQs, ones, offsets = self._buffers.get(X.shape[0]) or self._allocate(X.shape[0])
         Qs = [X]
         for layer, Z in zip(layers[:-1], Zs):      # hidden layers, into the row buffers
@@ -163,11 +174,11 @@ class NumpyStep(ReferenceStep):
         Z_L += last.b
         out = Z_L if self._fold else last.activation.forward(xp, Z_L)
         scale = 1.0 if momentum else -lr
-        if self._fold and type(loss) is SoftmaxCrossEntropy:
+        if self._fold and type(loss) is SoftmaxCrossEntropy and w is None:
             J, dZ, error = _softmax_cross_entropy(out, T, scale, offsets, self._ones_M)
         else:
             error = loss.errors(xp, out, T)
-            J, dZ = loss.cost_and_gradient(xp, out, T)
+            J, dZ = loss.cost_and_gradient(xp, out, T, *(() if w is None else (w,)))
             if not self._fold:
                 dZ = last.activation.backward(xp, dZ, Z_L, out)
             dZ = dZ * scale
