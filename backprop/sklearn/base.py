@@ -25,6 +25,8 @@ NumPy arrays in every case; the trained network is ``net_``.
 from __future__ import annotations
 
 import copy
+import importlib
+import re
 import warnings
 from itertools import pairwise
 from numbers import Integral, Real
@@ -40,6 +42,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..device import to_host
+from ..errors import BackpropError
 from ..layers import Dense
 from ..network import Sequential
 from ..optim import SGD, Adam, BatchScaledDecay
@@ -190,7 +193,7 @@ class MLPBase(BaseEstimator):
         last = len(units) - 2
         layers = [Dense(a, b, OUTPUT[self.out_activation_] if l == last else HIDDEN[self.activation])
                   for l, (a, b) in enumerate(pairwise(units))]
-        device = self.device if space is None else space
+        device = device_argument(self.device) if space is None else space
         net = Sequential(layers, device=device, dtype=dtype, seed=0)
         factor = 2.0 if self.activation == "logistic" else 6.0
         theta = []
@@ -346,6 +349,23 @@ class MLPBase(BaseEstimator):
             for name in getattr(optimizer, "buffers", ()):
                 if getattr(optimizer, name) is not None:
                     setattr(optimizer, name, [move(a, name) for a in getattr(optimizer, name)])
+
+
+def device_argument(device):
+    """``device`` for `Sequential`: a namespace given by module name (``"torch"``,
+    ``"array_api_strict"``, or a pair (name, device)) is imported; names, unlike module
+    objects, survive `clone` and pickling."""
+    name = device[0] if isinstance(device, tuple) and len(device) == 2 else device
+    if not isinstance(name, str) or re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        return device
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        raise BackpropError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or the name of an installed array-API "
+            f"namespace (e.g. 'torch', 'array_api_strict'), or a pair (name, device); got "
+            f"{device!r}") from None
+    return module if name is device else (module, device[1])
 
 
 def input_space(X):
