@@ -39,6 +39,9 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 
 from backprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+# the short settings stop at max_iter on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 FLOAT32 = {
     "check_sample_weight_equivalence_on_dense_data":
         "rtol=1e-7 between a weighted fit and a fit on repeated rows is a float64 tolerance: "
