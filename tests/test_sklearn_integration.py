@@ -221,3 +221,9 @@ def test_input_errors():
     est = MLPClassifier(max_iter=2).fit(X_IRIS, Y_IRIS)
     with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is expecting 4"):
         est.predict(X_IRIS[:, :3])
+
+
+def test_diverging_training_raises_one_clear_error():
+    y = X_IRIS[:, 0] * 1e3
+    with pytest.raises(bp.DivergenceError, match="training diverged"):
+        MLPRegressor(solver="sgd", learning_rate_init=1.0, max_iter=50).fit(X_IRIS, y)

@@ -156,7 +156,7 @@ class MLPBase(BaseEstimator):
                     f"a layer with {layer.n_in} inputs and {layer.n_out} units needs coefs_ of "
                     f"shape {(layer.n_in, layer.n_out)} and intercepts_ of shape "
                     f"{(layer.n_out,)}; got {W.shape} and {b.shape}")
-            parts += [W.ravel(), b]          # W (fan_in, fan_out) row by row = vec(Wᵀ…) (6.17)
+            parts += [W.ravel(), b]     # coef = Wᵀ read row by row is vec(W), as θ (6.17) has it
         with net.backend.context():
             net.set_flat(np.concatenate(parts))
 
@@ -178,11 +178,8 @@ class MLPBase(BaseEstimator):
             self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], random_state, space, dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
-        else:
+        else:       # a NaN/Inf cost or θ makes fit raise DivergenceError (a ValueError)
             self._fit_stochastic(X, Y, sample_weight, random_state, incremental)
-        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may "
-                             "contain large values and need to be preprocessed.")
         return self
 
     def _initialize(self, Y, units, random_state, space, dtype):
@@ -275,6 +272,9 @@ class MLPBase(BaseEstimator):
             warnings.warn(message, ConvergenceWarning)
         total = Y.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         self.loss_ = self._reported_loss(float(result.fun), total)
+        if not np.isfinite(result.x).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
         if self.verbose:
             print(f"L-BFGS-B: {result.nit} iterations, {result.nfev} evaluations, "
                   f"loss = {self.loss_:.8f}")
