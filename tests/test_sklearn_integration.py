@@ -223,6 +223,7 @@ def test_input_errors():
         est.predict(X_IRIS[:, :3])
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_diverging_training_raises_one_clear_error():
     y = X_IRIS[:, 0] * 1e3
     with pytest.raises(bp.DivergenceError, match="training diverged"):

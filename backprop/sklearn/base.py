@@ -176,10 +176,13 @@ class MLPBase(BaseEstimator):
         if first_pass:
             dtype = self.dtype or ("float32" if X.dtype == float_dtypes(space)[1] else "float64")
             self._initialize(Y, [X.shape[1], *hidden, Y.shape[1]], random_state, space, dtype)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight)
-        else:       # a NaN/Inf cost or θ makes fit raise DivergenceError (a ValueError)
-            self._fit_stochastic(X, Y, sample_weight, random_state, incremental)
+        # Overflow is reported once, as fit's DivergenceError (a ValueError) for sgd/adam or
+        # the non-finite check for lbfgs, not as NumPy floating-point warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sample_weight)
+            else:
+                self._fit_stochastic(X, Y, sample_weight, random_state, incremental)
         return self
 
     def _initialize(self, Y, units, random_state, space, dtype):
