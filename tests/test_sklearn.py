@@ -270,3 +270,22 @@ def test_fitted_attributes_and_the_network():
     np.testing.assert_allclose(est.predict_proba(X_C[:2]), np.full((2, 3), 1 / 3), rtol=1e-6)
     with pytest.raises(ValueError, match=r"needs coefs_ of shape \(6, 5\)"):
         est.coefs_ = [W2, W2]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_one_epoch_from_weights_set_in_both_libraries(solver):
+    """Arbitrary weights assigned through coefs_/intercepts_ to both, then one epoch
+    (warm start) with alpha and a short last batch: the same step as scikit-learn's."""
+    kw = dict(solver=solver, hidden_layer_sizes=(5,), alpha=0.5, batch_size=40, max_iter=1,
+              warm_start=True, shuffle=False, random_state=0, learning_rate_init=0.1)
+    ours = MLPClassifier(dtype="float64", **kw).fit(X_C, Y_C)
+    theirs = reference.MLPClassifier(**kw).fit(X_C, Y_C)
+    rng = np.random.default_rng(1)
+    coefs = [rng.normal(0, 0.3, size=W.shape) for W in theirs.coefs_]
+    intercepts = [rng.normal(0, 0.3, size=b.shape) for b in theirs.intercepts_]
+    for est in (ours, theirs):
+        est.coefs_, est.intercepts_ = [W.copy() for W in coefs], [b.copy() for b in intercepts]
+        est.fit(X_C, Y_C)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)
