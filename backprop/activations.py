@@ -67,6 +67,15 @@ class Custom(Activation):
         return ops.into(dQ * self.dh(Z), out)
 
     def __reduce__(self):
+        """By reference to the two functions, which must be importable: a lambda or a
+        function defined inside another cannot be pickled, and says so."""
+        for f in (self.h, self.dh):
+            where = getattr(f, "__qualname__", "")
+            if "<lambda>" in where or "<locals>" in where:
+                raise BackpropError(
+                    f"the custom activation {self.name!r} cannot be pickled: {where} is not "
+                    f"importable (define h and dh at module level, or use one of "
+                    f"{', '.join(sorted(ACTIVATIONS))})")
         return Custom, (self.h, self.dh)
 
     def __repr__(self):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from . import losses as _losses
 from . import ops as _ops
+from . import optim as _optim
 from .activations import ACTIVATIONS
-from .device import Random, resolve
+from .device import Random, resolve, to_host
 from .errors import BackpropError, BackpropTypeError, check_number, is_int
 from .layers import Dense
 from .ops import Workspace
@@ -203,22 +204,25 @@ class Sequential:
         ``weight_decay = λ > 0`` adds λ/2 Σₗ‖W⁽ˡ⁾‖² to J and λW⁽ˡ⁾ to dW⁽ˡ⁾ (seed 000, §11.3;
         biases are not decayed; λ multiplies the *mean* cost, it is not divided by n).
         ``sample_weight`` (n non-negative numbers, not all 0) makes J the weighted mean
-        Σᵢ sᵢLᵢ / Σᵢ sᵢ. J is a 0-d array on the model's device (``float(J)`` reads it).
+        Σᵢ sᵢLᵢ / Σᵢ sᵢ; ``weight_decay`` may then be a callable of Σᵢ sᵢ (`bp.PerSample`),
+        as in `fit`. J is a 0-d array on the model's device (``float(J)`` reads it).
         """
         loss = _losses.get(loss)
-        check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
-        weight_decay = float(weight_decay)
+        if not callable(weight_decay):
+            check_number("weight_decay", weight_decay, lambda v: v >= 0, "a number >= 0")
         with self.backend.context():
             X = self.inputs(X)
             T = self.targets(y, loss, X.shape[0])
-            weights = self.sample_weights(sample_weight, X.shape[0])
-            if weights is not None:
-                weights = weights / self.xp.sum(weights)
-            return self.gradients(X, T, loss, weight_decay, weights=weights,
-                                  ws=Workspace(self.ops))[:2]
+            s = self.sample_weights(sample_weight, X.shape[0])
+            total = X.shape[0] if s is None else float(to_host(self.xp.sum(s)))
+            weights = None if s is None else s / total
+            decay = _optim.decay(weight_decay, total)
+            return self.gradients(X, T, loss, decay, weights=weights, ws=Workspace(self.ops))[:2]
 
     def sample_weights(self, sample_weight, n_samples, name="sample_weight"):
-        """``sample_weight`` as a (n,) array of the model's dtype on its device, or None."""
+        """``sample_weight`` as a (n,) array of the model's dtype on its device: one finite
+        weight ≥ 0 per sample, with a positive sum (the weights of the losses' weighted
+        mean, `backprop.losses`), or None when ``sample_weight`` is None."""
         if sample_weight is None:
             return None
         xp = self.xp
@@ -226,13 +230,14 @@ class Sequential:
         if s.ndim != 1 or s.shape[0] != n_samples:
             raise BackpropError(f"{name} must have shape ({n_samples},), one weight per "
                                 f"sample; got shape {tuple(s.shape)}")
-        if not (xp.isdtype(s.dtype, "real floating") or xp.isdtype(s.dtype, "integral")):
-            raise BackpropTypeError(f"{name} must hold numbers; got dtype {s.dtype}")
+        if not (xp.isdtype(s.dtype, "real floating") or xp.isdtype(s.dtype, "integral")
+                or xp.isdtype(s.dtype, "bool")):
+            raise BackpropTypeError(f"{name} must be numeric; got dtype {s.dtype}")
         s = xp.astype(s, self.dtype)
-        if not _all_finite(xp, s) or bool(xp.any(s < 0)):
-            raise BackpropError(f"{name} must hold finite numbers >= 0")
-        if not bool(xp.any(s > 0)):
-            raise BackpropError(f"{name} must not be all zero")
+        if not _all_finite(xp, s) or bool(xp.any(s < 0)) or not bool(xp.sum(s) > 0):
+            raise BackpropError(
+                f"{name} must be finite and non-negative with a positive sum; got values from "
+                f"{float(xp.min(s)):g} to {float(xp.max(s)):g}, sum {float(xp.sum(s)):g}")
         return s
 
     def gradients(self, X, T, loss, weight_decay=0.0, weights=None, ws=None, rate=None):
@@ -319,6 +324,27 @@ class Sequential:
             layer.W = xp.asarray(W, copy=True)
             layer.b = xp.asarray(theta[offset + n_w:offset + layer.n_params], copy=True)
             offset += layer.n_params
+
+    # -- pickling ---------------------------------------------------------------------
+    def __getstate__(self):
+        """The device (a `Backend` pickles as its spec: no module object), the dtype's name
+        and per layer (n_in, n_out, activation, W, b) with host arrays."""
+        return {"backend": self.backend, "dtype": _dtype_name(self.dtype),
+                "layers": [(layer.n_in, layer.n_out, layer.activation, to_host(layer.W),
+                            to_host(layer.b)) for layer in self.layers]}
+
+    def __setstate__(self, state):
+        """Rebuild the network on the pickled device (an error if it is not available)."""
+        self.backend = state["backend"]
+        self.ops = _ops.for_backend(self.backend)
+        self.dtype = self.backend.dtype(state["dtype"])
+        self.layers = []
+        with self.backend.context():
+            for n_in, n_out, activation, W, b in state["layers"]:
+                layer = Dense(n_in, n_out, activation)
+                layer.W = self.backend.asarray(W, name="W", dtype=self.dtype)
+                layer.b = self.backend.asarray(b, name="b", dtype=self.dtype)
+                self.layers.append(layer)
 
     def __repr__(self):
         layers = ", ".join(map(repr, self.layers))

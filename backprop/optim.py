@@ -74,7 +74,8 @@ class PerSample:
         self.alpha = float(alpha)
 
     def __call__(self, batch_weight: float) -> float:
-        return self.alpha / batch_weight
+        """α/Σᵢ sᵢ; 0 for a batch of total weight 0 (it makes no step of its own)."""
+        return self.alpha / batch_weight if batch_weight > 0 else 0.0
 
     def __repr__(self):
         return f"PerSample({self.alpha})"
@@ -104,13 +105,6 @@ class Optimizer:
             return self.lr
         return _positive(f"the learning-rate schedule {self.lr!r} at step t={self.t}",
                          self.lr(self.t), "a number >= 0", zero=True)
-
-    def decay(self, batch_weight) -> float:
-        """λ for a mini-batch of total sample weight ``batch_weight`` (its size)."""
-        if not callable(self.weight_decay):
-            return self.weight_decay
-        return _positive(f"the weight decay {self.weight_decay!r}",
-                         self.weight_decay(batch_weight), "a number >= 0", zero=True)
 
     def fusable_rate(self):
         """γ if this step's update is θ ← θ − γ dθ, which the backward pass may then take
@@ -190,23 +184,32 @@ class Adam(Optimizer):
     m ← β₁m + (1 − β₁)dθ, v ← β₂v + (1 − β₂)dθ², then at step t = 1, 2, …
     θ ← θ − γ m̂ / (√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ). λ enters through
     dθ (L2 regularisation of the cost), not as decoupled decay.
+
+    ``eps_hat=True`` is the paper's reordered form (Kingma & Ba, end of §2), used by
+    scikit-learn and TensorFlow: θ ← θ − γ·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε), i.e. ε is
+    added to √v instead of √v̂ — the same update with ε replaced by ε/√(1 − β₂ᵗ) in the
+    form above, which is how it is computed.
     """
 
     buffers = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 eps_hat=False):
         super().__init__(lr, weight_decay)
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             check_number(name, value, lambda v: 0 <= v < 1, "a number in [0, 1)")
         check_number("eps", eps, lambda v: v > 0, "a number > 0")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.eps_hat = bool(eps_hat)
 
     def update(self, ops, params, grads, lr):
         """`ops.adam_update` per parameter at step t + 1."""
         if self.m is None:
             self.m = [ops.zeros_like(p) for p in params]
             self.v = [ops.zeros_like(p) for p in params]
-        updated = [ops.adam_update(p, m, v, g, lr, self.beta1, self.beta2, self.eps, self.t + 1)
+        t = self.t + 1
+        eps = self.eps / math.sqrt(1 - self.beta2 ** t) if self.eps_hat else self.eps
+        updated = [ops.adam_update(p, m, v, g, lr, self.beta1, self.beta2, eps, t)
                    for p, m, v, g in zip(params, self.m, self.v, grads)]
         self.m = [m for _, m, _ in updated]
         self.v = [v for _, _, v in updated]
@@ -214,7 +217,7 @@ class Adam(Optimizer):
 
     def __repr__(self):
         return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
-                f"weight_decay={self.weight_decay})")
+                f"weight_decay={self.weight_decay}{', eps_hat=True' if self.eps_hat else ''})")
 
 
 OPTIMIZERS = {"sgd": SGD, "nesterov": SGD, "adam": Adam}
@@ -240,6 +243,15 @@ def get(optimizer, **kwargs):
         return OPTIMIZERS[name](**kwargs)
     except TypeError as exc:
         raise BackpropError(f"optimizer {name!r}: {exc}") from None
+
+
+def decay(weight_decay, batch_weight) -> float:
+    """λ from a ``weight_decay`` that is a number or a callable of the mini-batch's total
+    sample weight (evaluated on the host, its result checked)."""
+    if not callable(weight_decay):
+        return float(weight_decay)
+    return _positive(f"the weight decay {weight_decay!r}", weight_decay(batch_weight),
+                     "a number >= 0", zero=True)
 
 
 def _positive(what, value, expected, zero=False):

@@ -18,6 +18,7 @@ two: its update is taken inside the backward pass (`Sequential.gradients` with
 
 from __future__ import annotations
 
+from . import optim
 from .device import to_host
 from .ops import Workspace
 
@@ -69,8 +70,9 @@ class Step:
         """Algorithm 6.1 on (X, T) (sample weights ``s``) and the optimizer's update;
         returns ``(J, error)``, both measured before the update, as `fit` records them."""
         net, loss, opt, ws = self.net, self.loss, self.optimizer, self.ws
-        decay = _decay(opt, X.shape[0] if batch_weight is None else batch_weight)
-        weights = None if s is None else s / net.xp.sum(s)
+        decay = optim.decay(getattr(opt, "weight_decay", 0.0),
+                            X.shape[0] if batch_weight is None else batch_weight)
+        weights = None if s is None else _normalised(net.xp, s)
         rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") else None
         if rate is not None:
             J, _, error = net.gradients(X, T, loss, decay, weights, ws, rate=rate)
@@ -86,8 +88,8 @@ class Step:
         return J, error
 
 
-def _decay(optimizer, batch_weight) -> float:
-    """The optimizer's λ for this batch (0 for an optimizer without weight decay)."""
-    if hasattr(optimizer, "decay"):
-        return optimizer.decay(batch_weight)
-    return float(getattr(optimizer, "weight_decay", 0.0))
+def _normalised(xp, s):
+    """Sample weights sᵢ/Σⱼsⱼ, on the device; all 0 for a batch of total weight 0, which
+    then adds nothing (J = 0, dZ = 0)."""
+    total = xp.sum(s)
+    return s / xp.where(total > 0, total, 1.0)

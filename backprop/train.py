@@ -54,12 +54,13 @@ class History:
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
         eval_every=100, seed=0, callbacks=(), progress=False, initial_epoch=0,
-        history=None, sample_weight=None) -> History:
+        history=None, sample_weight=None, shuffle=True) -> History:
     """Train ``net`` on (X, y) with ``optimizer``; return the `History`.
 
     ``batch_size=None`` is full-batch gradient descent (every iteration uses all n
     samples), ``batch_size=1`` online learning, anything between mini-batch SGD with
-    ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller). The optimizer's
+    ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller), reshuffled every epoch
+    unless ``shuffle=False``. The optimizer's
     ``weight_decay`` is passed to `Sequential.gradients`. ``sample_weight`` (n numbers
     ≥ 0) makes each mini-batch's cost the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are
     not modified; the model's parameters are replaced by copies that training updates
@@ -113,15 +114,14 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         # a schedule or a λ(Σw) that gives no number fails here, not after a step
         if hasattr(optimizer, "rate"):
             optimizer.rate()
-        if hasattr(optimizer, "decay"):
-            optimizer.decay(n_b)
+        _optim.decay(getattr(optimizer, "weight_decay", 0.0), n_b)
         rng = Random(seed)
         history = History() if history is None else history
         step = Step(net, loss, optimizer, s)
         t = history.iterations
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
-            order = rng.permutation(n) if n_b < n else None
+            order = rng.permutation(n) if shuffle and n_b < n else None
             if epoch < initial_epoch:
                 continue
             guard = Guard(net)

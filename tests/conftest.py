@@ -4,6 +4,8 @@
 on ``Device("device1")`` (which catches arrays created on the wrong device), and CuPy
 (marked ``gpu``, skipped without CuPy and a GPU).
 
+``ARRAY_API_READY``: whether SciPy's array-API mode is on (scikit-learn's array-API checks).
+
 ``any_backend``: issue 6's breadth — NumPy, array_api_strict, PyTorch CPU tensors and JAX
 (through array-api-compat, each skipped when not installed) and CuPy (``gpu``). Select one
 with ``pytest -k numpy`` / ``-k array_api_strict`` / ``-k torch`` / ``-k jax`` / ``-k cupy``.
@@ -13,7 +15,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 from dataclasses import dataclass
+
+# scikit-learn's array-API dispatch (tests/test_sklearn*.py) needs SciPy's array-API mode,
+# which SciPy reads once, when it is first imported: switch it on before anything imports
+# SciPy. If SciPy came first (e.g. a plugin), those tests skip (see ARRAY_API_READY).
+if "scipy" not in sys.modules:
+    os.environ.setdefault("SCIPY_ARRAY_API", "1")
+ARRAY_API_READY = os.environ.get("SCIPY_ARRAY_API") == "1"
 
 import numpy as np
 import pytest

@@ -14,11 +14,16 @@ the one place that knows about NumPy and CuPy by name. Everything else receives 
 Random numbers are not part of the array-API standard, so `Random` draws them on
 the host with NumPy from the seed and moves them: the same seed gives the same
 initial weights and the same shuffles on every backend.
+
+A `Backend` pickles as its device spec (``"cpu"``, ``"cuda:N"``, or the namespace's
+module name with the device), so networks pickle without module objects; unpickling
+resolves the spec again (an error if, e.g., CuPy or the GPU is missing there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import types
 from dataclasses import dataclass
@@ -51,6 +56,14 @@ class Backend:
         if name not in DTYPES:
             raise BackpropError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
         return getattr(self.xp, name)
+
+    def __reduce__(self):
+        """Pickle as the device spec: ``"cpu"``, ``"cuda:N"`` or (module name, device)."""
+        if array_api_compat.is_cupy_namespace(self.xp):
+            return resolve, (f"cuda:{self.device.id}",)
+        if array_api_compat.is_numpy_namespace(self.xp) and self.device == "cpu":
+            return resolve, ("cpu",)
+        return _by_module_name, (self.xp.__name__, self.device)
 
     def context(self):
         """The context every computation of the library runs in: this device made current
@@ -116,6 +129,11 @@ def resolve(device="cpu") -> Backend:
     raise BackpropTypeError(
         f"device must be 'cpu', 'cuda', 'cuda:N', an array-API namespace or a "
         f"(namespace, device) pair; got {type(device).__name__} {device!r}")
+
+
+def _by_module_name(name: str, device) -> Backend:
+    """The backend of namespace module ``name`` on ``device`` (unpickling a `Backend`)."""
+    return resolve((importlib.import_module(name), device))
 
 
 def _namespace(module):
