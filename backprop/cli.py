@@ -6,6 +6,10 @@ the embedded digits, shows a progress bar, prints a summary and writes into ``--
 (default ``runs/<date>-<time>``): ``model.npz``, ``checkpoint.npz`` (after every
 epoch; ``--resume DIR`` continues from it), ``history.csv`` and ``learning_curves.png``.
 Every error is one line on stderr and a non-zero exit status.
+
+Started by an MPI launcher with several processes (``mpiexec -n 4 backprop train …``,
+``srun``), ``train`` trains data-parallel (`backprop.distributed`): each rank takes its
+block of the rows, the result equals one process's, and only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import datasets, optim
+from . import datasets, distributed, optim
 from . import losses as _losses
 from .activations import ACTIVATIONS
 from .callbacks import Checkpoint, EarlyStopping
@@ -129,10 +134,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except BackpropError as exc:
-        print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
-    except OSError as exc:
-        print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
+    except (BackpropError, OSError) as exc:
+        if not getattr(exc, "all_ranks", False) or distributed.world().Get_rank() == 0:
+            print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -176,7 +180,7 @@ def _n_outputs(loss, data, ys):
 
 
 # -- train ------------------------------------------------------------------------------
-def _settings(args):
+def _settings(args, comm):
     """The run's settings: defaults ← checkpoint (with --resume) ← options given."""
     given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
     if args.resume is None:
@@ -190,8 +194,34 @@ def _settings(args):
     net, state = load_checkpoint(path)
     settings = {**DEFAULTS, **(state["config"] or {}), **given}
     if settings["device"] != "cpu":
-        net, state = load_checkpoint(path, device=settings["device"])
+        net, state = load_checkpoint(path, device=_device(settings["device"], comm))
     return settings, (path, net, state)
+
+
+def _device(device, comm):
+    """``--device``; under MPI, ``cuda`` is each rank's own GPU."""
+    return distributed.device(comm) if comm is not None and device == "cuda" else device
+
+
+def _together(comm):
+    """Under MPI, a block that fails on every rank if it fails on one (no rank waits)."""
+    return nullcontext() if comm is None else distributed.agreement(comm)
+
+
+def _load_data(s, data_dir, comm):
+    """The data of ``--data``; under MPI rank 0 first (it may download MNIST), then the
+    others, each keeping its block of the rows."""
+    data = None
+    for turn in (0, 1):
+        with _together(comm):
+            if (comm is None or comm.Get_rank() == 0) == (turn == 0):
+                data = _load(s["data"], s["label_column"], data_dir, s["val_data"])
+        if comm is None:
+            return data, data
+    (X, y), val = data
+    mine = ((distributed.shard(X, comm), distributed.shard(y, comm)),
+            val and (distributed.shard(val[0], comm), distributed.shard(val[1], comm)))
+    return data, mine
 
 
 def _optimizer(s, iterations_per_epoch):
@@ -209,59 +239,73 @@ def _optimizer(s, iterations_per_epoch):
 
 
 def _train(args):
-    s, resumed = _settings(args)
-    for name in ("epochs", "batch_size", "eval_every"):
-        if s[name] < 1:
-            raise BackpropError(f"--{name.replace('_', '-')} must be at least 1; got {s[name]}")
-    (X, y), val = _load(s["data"], s["label_column"], args.data_dir, s["val_data"])
-    loss_name = s["loss"]
-    n_out = _n_outputs(loss_name, s["data"], [y] + ([val[1]] if val else []))
-    Y = _targets(y, loss_name, s["data"], n_out)
-    validation = (val[0], _targets(val[1], loss_name, s["data"], n_out)) if val else None
-    loss = _losses.get(loss_name)
-    if resumed:
-        path, net, state = resumed
-        out = path.parent
-    else:
-        sizes = [X.shape[1], *s["hidden"], n_out]
-        acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
-        net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
-                         device=s["device"], dtype=s["dtype"], seed=s["seed"])
-        out = args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    if net.n_inputs != X.shape[1]:
-        raise BackpropError(f"the data have {X.shape[1]} features but the network "
-                            f"{net.n_inputs} inputs")
-    batch = min(s["batch_size"], X.shape[0])
-    optimizer = _optimizer(s, -(-X.shape[0] // batch))
-    initial_epoch, history = 0, None
-    if resumed:
-        optimizer.load_state_dict(state["optimizer"])
-        initial_epoch, history = state["epoch"], state["history"]
-        if initial_epoch >= s["epochs"]:
-            raise BackpropError(f"the checkpoint has done {initial_epoch} epochs already: "
-                                f"give a larger total with --epochs")
-    out.mkdir(parents=True, exist_ok=True)
-    callbacks = [Checkpoint(out / "checkpoint.npz", optimizer, config=s)]
-    if s["early_stopping"] is not None:
-        callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
+    comm = distributed.launched()
+    rank0 = comm is None or comm.Get_rank() == 0
+    with _together(comm):
+        s, resumed = _settings(args, comm)
+        for name in ("epochs", "batch_size", "eval_every"):
+            if s[name] < 1:
+                raise BackpropError(f"--{name.replace('_', '-')} must be at least 1; "
+                                    f"got {s[name]}")
+    ((X, y), val), ((X_mine, y_mine), val_mine) = _load_data(s, args.data_dir, comm)
+    with _together(comm):
+        loss_name = s["loss"]
+        n_out = _n_outputs(loss_name, s["data"], [y] + ([val[1]] if val else []))
+        Y = _targets(y_mine, loss_name, s["data"], n_out)
+        validation = (val_mine[0], _targets(val_mine[1], loss_name, s["data"], n_out)) \
+            if val else None
+        loss = _losses.get(loss_name)
+        if resumed:
+            path, net, state = resumed
+            out = path.parent
+        else:
+            sizes = [X.shape[1], *s["hidden"], n_out]
+            acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
+            net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
+                             device=_device(s["device"], comm), dtype=s["dtype"],
+                             seed=s["seed"])
+            out = args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+        if net.n_inputs != X.shape[1]:
+            raise BackpropError(f"the data have {X.shape[1]} features but the network "
+                                f"{net.n_inputs} inputs")
+        batch = min(s["batch_size"], X.shape[0])
+        optimizer = _optimizer(s, -(-X.shape[0] // batch))
+        initial_epoch, history = 0, None
+        if resumed:
+            optimizer.load_state_dict(state["optimizer"])
+            initial_epoch, history = state["epoch"], state["history"]
+            if initial_epoch >= s["epochs"]:
+                raise BackpropError(f"the checkpoint has done {initial_epoch} epochs already: "
+                                    f"give a larger total with --epochs")
+        callbacks = []
+        if rank0:
+            out.mkdir(parents=True, exist_ok=True)
+            callbacks.append(Checkpoint(out / "checkpoint.npz", optimizer, config=s))
+        if s["early_stopping"] is not None:
+            callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
     sizes = "-".join(str(n) for n in [net.n_inputs] + [layer.n_out for layer in net.layers])
     activations = ", ".join(layer.activation.name for layer in net.layers)
-    print(f"backprop train: {sizes} ({activations}), "
-          f"{loss.name}, {optimizer!r}, {s['data']}: {X.shape[0]} train / "
-          f"{validation[0].shape[0] if validation else 0} validation samples, "
-          f"{net.backend.name} on {net.device}, {s['dtype']}")
+    ranks = "" if comm is None else f", {comm.Get_size()} MPI ranks"
+    _say(rank0, f"backprop train: {sizes} ({activations}), "
+         f"{loss.name}, {optimizer!r}, {s['data']}: {X.shape[0]} train / "
+         f"{val[0].shape[0] if val else 0} validation samples, "
+         f"{net.backend.name} on {net.device}, {s['dtype']}{ranks}")
     done_before = history.iterations if history else 0
     start = time.perf_counter()
-    history = fit(net, loss, optimizer, X, Y, epochs=s["epochs"], batch_size=batch,
+    history = fit(net, loss, optimizer, X_mine, Y, epochs=s["epochs"], batch_size=batch,
                   validation_data=validation, eval_every=s["eval_every"], seed=s["seed"],
-                  callbacks=callbacks, progress=not args.no_progress,
-                  initial_epoch=initial_epoch, history=history)
+                  callbacks=callbacks, progress=rank0 and not args.no_progress,
+                  initial_epoch=initial_epoch, history=history, comm=comm)
     seconds = time.perf_counter() - start
     epochs_run = (history.iterations - done_before) // -(-X.shape[0] // batch)
     samples = epochs_run * X.shape[0]
-    _print_scores(net, loss, "train", X, Y)
+    scores = [("train", X_mine, Y, X.shape[0])]
     if validation:
-        _print_scores(net, loss, "validation", *validation)
+        scores.append(("validation", *validation, val[0].shape[0]))
+    for name, Xs, Ys, n in scores:
+        _say(rank0, _score_line(name, *_scores(net, loss, Xs, Ys, comm), n))
+    if not rank0:
+        return 0
     print(f"time {seconds:.1f} s for {history.iterations} iterations in total "
           f"({samples / seconds:,.0f} samples/s)")
     save(net, out / "model.npz")
@@ -279,8 +323,16 @@ def _train(args):
     return 0
 
 
-def _scores(net, loss, X, y):
-    """Data cost (no weight decay) and misclassification (None for regression) of (X, y)."""
+def _say(rank0, line):
+    if rank0:
+        print(line)
+
+
+def _scores(net, loss, X, y, comm=None):
+    """Data cost (no weight decay) and misclassification (None for regression) of (X, y);
+    under MPI of the rows of every rank."""
+    if comm is not None:
+        return distributed.evaluate(net, loss, X, y, comm)
     with net.backend.context():
         Xd = net.inputs(X)
         T = net.targets(y, loss, Xd.shape[0])
@@ -288,10 +340,13 @@ def _scores(net, loss, X, y):
         return float(to_host(cost)), None if error is None else float(to_host(error))
 
 
+def _score_line(name, cost, error, n):
+    return (f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
+            + f"  ({n} samples)")
+
+
 def _print_scores(net, loss, name, X, y):
-    cost, error = _scores(net, loss, X, y)
-    print(f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
-          + f"  ({X.shape[0]} samples)")
+    print(_score_line(name, *_scores(net, loss, X, y), X.shape[0]))
 
 
 # -- evaluate, predict ------------------------------------------------------------------

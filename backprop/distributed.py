@@ -296,11 +296,7 @@ class DataParallel:
         """Sum this rank's (J, ∇θJ, error) over the ranks in one all-reduce of the flat
         buffer, then add λ/2 Σ‖W‖² and λW once (seed 000, §11.3). ``grads`` are views
         of the buffer and come back summed."""
-        flat, k = self.flat, self.net.n_params
-        flat[k] = J
-        flat[k + 1] = 0.0 if error is None else error
-        self.allreduce(flat)
-        J, error = flat[k].copy(), None if error is None else flat[k + 1].copy()
+        J, error = self._sum(J, error, self.flat)
         if decay:
             for layer, (dW, _) in zip(self.net.layers, grads):
                 self.net.ops.add_scaled(dW, decay, layer.W)
@@ -318,12 +314,16 @@ class DataParallel:
                               device=net.device)
         return self._sum(*net.evaluate(X, T, loss, weights=weights, ws=ws))
 
-    def _sum(self, J, error):
-        b = self.scalars
-        b[0] = J
-        b[1] = 0.0 if error is None else error
-        self.allreduce(b)
-        return b[0].copy(), None if error is None else b[1].copy()
+    def _sum(self, J, error, buffer=None):
+        """Sum (J, error) over the ranks: written into the last two entries of ``buffer``
+        (the flat gradient, summed with them) or of the small one, all-reduced; returns
+        copies of the two sums as 0-d device arrays (nothing is read back)."""
+        buffer = self.scalars if buffer is None else buffer
+        tail = buffer[buffer.shape[0] - 2:]
+        tail[0:1] = J                             # slices: a device copy, never float(J)
+        tail[1:2] = 0.0 if error is None else error
+        self.allreduce(buffer)
+        return tail[0].copy(), None if error is None else tail[1].copy()
 
 
 class _Agreed:
@@ -400,7 +400,10 @@ def _agree(comm, error, value=False):
 
 
 def _abort(comm, exc):
-    """One line on stderr, then ``MPI_Abort``: every rank of the job ends."""
+    """One line on stderr, then ``MPI_Abort``: every rank of the job ends. MPI_Abort may
+    return before the launcher has ended the job (MPICH's does), so the rank then exits
+    at once rather than run on."""
     print(f"backprop: rank {comm.Get_rank()} of {comm.Get_size()} failed: {_message(exc)}; "
           f"stopping all ranks (MPI_Abort)", file=sys.stderr, flush=True)
     comm.Abort(1)
+    os._exit(1)
