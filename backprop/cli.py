@@ -241,6 +241,7 @@ def _optimizer(s, iterations_per_epoch):
 def _train(args):
     comm = distributed.launched()
     rank0 = comm is None or comm.Get_rank() == 0
+    threads = None if comm is None else distributed.share_cores(comm)
     with _together(comm):
         s, resumed = _settings(args, comm)
         for name in ("epochs", "batch_size", "eval_every"):
@@ -285,7 +286,8 @@ def _train(args):
             callbacks.insert(0, EarlyStopping(patience=s["early_stopping"]))
     sizes = "-".join(str(n) for n in [net.n_inputs] + [layer.n_out for layer in net.layers])
     activations = ", ".join(layer.activation.name for layer in net.layers)
-    ranks = "" if comm is None else f", {comm.Get_size()} MPI ranks"
+    ranks = "" if comm is None else f", {comm.Get_size()} MPI ranks" + (
+        f" × {threads} BLAS thread{'s' if threads > 1 else ''}" if threads else "")
     _say(rank0, f"backprop train: {sizes} ({activations}), "
          f"{loss.name}, {optimizer!r}, {s['data']}: {X.shape[0]} train / "
          f"{val[0].shape[0] if val else 0} validation samples, "

@@ -56,6 +56,8 @@ EXTRA = "pip install 'backprop[mpi]' (mpi4py and MPICH; on a cluster, mpi4py bui
 #: environment variables in which MPI launchers give the number of processes
 LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE",
                  "SLURM_STEP_NUM_TASKS")
+#: environment variables that set BLAS/OpenMP thread counts (`share_cores` leaves them be)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: ... and a process's rank among those on its node
 LOCAL_RANK = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK",
               "SLURM_LOCALID")
@@ -137,6 +139,27 @@ def device(comm=None) -> str:
     """``"cuda:N"``: this rank's own GPU, N its `local_rank` (or 0 where the launcher
     shows each rank one GPU), for ``Sequential(..., device=device(comm))``."""
     return collective.cuda_device(local_rank(comm))
+
+
+def share_cores(comm) -> int | None:
+    """Limit this rank's BLAS threads to its share of the node's cores, as ``torchrun``
+    does, unless ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` is set;
+    returns the number set (None: left alone, or threadpoolctl missing). Ranks bound to
+    cores by the launcher keep one thread per core they are bound to. Collective."""
+    node = comm.Split_type(mpi().COMM_TYPE_SHARED)
+    ranks = node.Get_size()
+    node.Free()
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    cores = os.cpu_count() or 1
+    mine = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    threads = max(1, mine if mine < cores else cores // ranks)
+    threadpool_limits(threads, user_api="blas")
+    return threads
 
 
 @contextlib.contextmanager

@@ -169,8 +169,9 @@ def test_a_rank_failing_inside_an_epoch_stops_all_ranks(tmp_path):
 
 @needs_mpi
 def test_the_command_line_trains_on_ranks_as_one_process_and_resumes(tmp_path, capsys):
-    """``mpiexec -n 2 backprop train``: only rank 0 prints and writes; 2 + 1 epochs on two
-    ranks (checkpoint, then --resume) equal 3 epochs in one process."""
+    """``mpiexec -n 2 backprop train``: only rank 0 prints and writes; 2 epochs on two
+    ranks, resumed from the checkpoint to 3 on two ranks and to 4 on three, equal 4
+    epochs in one process (weights), and the same resumes in one process (curves)."""
     options = ["--hidden", "16", "--dtype", "float64", "--eval-every", "7", "--no-progress"]
     run = tmp_path / "ranks"
     status, out, err, _ = mpiexec(2, sys.executable, "-m", "backprop", "train", *options,
@@ -178,13 +179,16 @@ def test_the_command_line_trains_on_ranks_as_one_process_and_resumes(tmp_path, c
     assert status == 0, err
     assert out.count("backprop train: 784-16-10") == 1 and "2 MPI ranks" in out
     assert out.count("validation cost") == 1 and out.count("wrote ") == 1
-    status, out, err, _ = mpiexec(2, sys.executable, "-m", "backprop", "train",
-                                  "--resume", str(run), "--epochs", "3", "--no-progress")
-    assert status == 0, err
+    for ranks, epochs in ((2, "3"), (3, "4")):
+        status, out, err, _ = mpiexec(ranks, sys.executable, "-m", "backprop", "train",
+                                      "--resume", str(run), "--epochs", epochs, "--no-progress")
+        assert status == 0, err
     single, resumed = tmp_path / "single", tmp_path / "resumed"
-    assert cli.main(["train", *options, "--epochs", "3", "--out", str(single)]) == 0
+    assert cli.main(["train", *options, "--epochs", "4", "--out", str(single)]) == 0
     assert cli.main(["train", *options, "--epochs", "2", "--out", str(resumed)]) == 0
-    assert cli.main(["train", "--resume", str(resumed), "--epochs", "3", "--no-progress"]) == 0
+    for epochs in ("3", "4"):
+        assert cli.main(["train", "--resume", str(resumed), "--epochs", epochs,
+                         "--no-progress"]) == 0
     one_process = capsys.readouterr().out
     for other in (single, resumed):
         np.testing.assert_allclose(bp.load(run / "model.npz").get_flat(),
@@ -330,3 +334,27 @@ def test_gpu_ranks_train_exactly_as_one_process(tmp_path, ranks):
                                    rtol=1e-10)
     if ranks == 2 and _gpu_count() == 1:
         assert err.count("summed through host memory") + err.count("CUDA-aware") <= 1
+
+
+@needs_mpi
+def test_launch_detection_and_core_sharing(monkeypatch):
+    """Started by a launcher among several processes, the command line trains data-parallel
+    and gives each rank's BLAS its share of the cores, unless the user set a count."""
+    import threadpoolctl
+
+    for name in distributed.LAUNCHER_SIZE:
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.launched() is None
+    monkeypatch.setenv("PMI_SIZE", "2")           # a launcher's variable, but MPI has 1 process
+    assert distributed.launched() is None
+    from mpi4py import MPI
+
+    limits = []
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits",
+                        lambda n, user_api: limits.append((n, user_api)))
+    for name in distributed.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert distributed.share_cores(MPI.COMM_SELF) == cores and limits == [(cores, "blas")]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert distributed.share_cores(MPI.COMM_SELF) is None and len(limits) == 1
