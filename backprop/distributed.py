@@ -56,11 +56,11 @@ EXTRA = "pip install 'backprop[mpi]' (mpi4py and MPICH; on a cluster, mpi4py bui
 #: environment variables in which MPI launchers give the number of processes
 LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE",
                  "SLURM_STEP_NUM_TASKS")
-#: environment variables that set BLAS/OpenMP thread counts (`share_cores` leaves them be)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: ... and a process's rank among those on its node
 LOCAL_RANK = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK",
               "SLURM_LOCALID")
+#: environment variables that set BLAS/OpenMP thread counts (`share_cores` leaves them be)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def mpi():
@@ -218,7 +218,9 @@ class DataParallel:
         try:
             yield
         except BaseException as exc:
-            if getattr(exc, "all_ranks", False) or isinstance(exc, DivergenceError):
+            if isinstance(exc, DivergenceError):  # found by every rank at the same iteration
+                raise _everywhere(exc)
+            if getattr(exc, "all_ranks", False):
                 raise
             if not self.started:
                 self._exchange(exc, None)

@@ -202,6 +202,16 @@ def test_the_command_line_trains_on_ranks_as_one_process_and_resumes(tmp_path, c
     assert len(summary) == 2 and all(line in one_process for line in summary)
 
 
+@needs_mpi
+def test_the_command_line_reports_an_error_of_every_rank_once(tmp_path):
+    """A divergence (found by every rank) is one error line, from rank 0, and status 1."""
+    status, out, err, _ = mpiexec(2, sys.executable, "-m", "backprop", "train", "--hidden", "8",
+                                  "--loss", "squared_error", "--lr", "50", "--no-progress",
+                                  "--out", str(tmp_path))
+    assert status == 1 and out.count("backprop train:") == 1
+    assert err.count("\n") == 1 and err.startswith("backprop train: error: training diverged")
+
+
 def test_without_mpi4py_the_error_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(bp.BackpropError, match=r"mpi4py.*pip install 'backprop\[mpi\]'"):
