@@ -127,6 +127,7 @@ def memory_mapped(part):
                                              part.comm)
         assert isinstance(X, np.memmap) and X.shape[0] == y.shape[0] == stop - start
     model = net()
+    assert part.comm is None or np.shares_memory(model.inputs(X), X)   # trained from the map
     history = bp.fit(model, "cross_entropy", bp.SGD(0.3), X, y, epochs=2, batch_size=6,
                      seed=1, comm=part.comm)
     return {"theta": to_host(model.get_flat()), "cost": np.asarray(history.cost)}
