@@ -8,6 +8,10 @@ folder (``--out``, default ``runs/<date>-<time>``): ``checkpoint.npz`` and the r
 ``model.npz`` and ``learning_curves.png``. Every error is one line on stderr and a
 non-zero exit status; results go to stdout, and a reader of stdout that goes away
 (``backprop train | head -1``) does not stop the run.
+
+Started by an MPI launcher with several processes (``mpiexec -n 4 backprop train …``,
+``srun``), ``train`` trains data-parallel (`backprop.distributed`): each rank takes its
+block of the rows, the result equals one process's, and only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import argparse
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from . import clidata, datasets, optim, runs
+from . import clidata, datasets, distributed, optim, runs
 from . import losses as _losses
 from .activations import ACTIVATIONS
 from .callbacks import Checkpoint, EarlyStopping
@@ -128,6 +133,8 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except BackpropError as exc:
+        if getattr(exc, "all_ranks", False) and distributed.world().Get_rank() != 0:
+            return 1                            # raised on every rank: rank 0 says it
         message = str(exc)
     except OSError as exc:      # a full disk, a folder that cannot be created…: name the file
         message = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
@@ -166,53 +173,66 @@ def _note(text):
 
 
 def _train(args):
-    s, resumed = runs.settings(args)
-    train, Y, validation, n_out, why = _run_data(s, args, resumed)
-    task, loss_name = s["task"], s["loss"]
-    n, batch = train.X.shape[0], min(s["batch_size"], train.X.shape[0])
-    per_epoch = -(-n // batch)
-    optimizer = runs.make_optimizer(s, per_epoch)
-    stop = EarlyStopping(patience=s["early_stopping"]) if s["early_stopping"] else None
-    if stop:
-        runs.check_early_stopping(validation)
-    if resumed:
-        net, out = resumed.net, resumed.path.parent
-        initial_epoch, history, log = runs.restore(resumed, s, n, optimizer, stop)
-    else:
-        sizes = [train.X.shape[1], *s["hidden"], n_out]
-        acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
-        net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
-                         device=s["device"], dtype=s["dtype"], seed=s["seed"])
-        out = runs.new_folder(args.out)
-        initial_epoch, history, log = 0, None, HistoryLog(out / "history.csv")
+    comm = distributed.launched()
+    rank0 = comm is None or comm.Get_rank() == 0
+    say = _say if rank0 else (lambda text="": None)
+    threads = None if comm is None else distributed.share_cores(comm)
+    with _together(comm):
+        s, resumed = runs.settings(args, place=lambda device: _device(device, comm))
+    train, Y, validation, n_out, why = _rank0_first(comm, lambda: _run_data(s, args, resumed))
+    with _together(comm):
+        task, loss_name = s["task"], s["loss"]
+        n, batch = train.X.shape[0], min(s["batch_size"], train.X.shape[0])
+        per_epoch = -(-n // batch)
+        optimizer = runs.make_optimizer(s, per_epoch)
+        stop = EarlyStopping(patience=s["early_stopping"]) if s["early_stopping"] else None
+        if stop:
+            runs.check_early_stopping(validation)
+        if resumed:
+            net, out = resumed.net, resumed.path.parent
+            initial_epoch, history, log = runs.restore(resumed, s, n, optimizer, stop)
+        else:
+            sizes = [train.X.shape[1], *s["hidden"], n_out]
+            acts = [s["activation"]] * len(s["hidden"]) + [OUTPUT[loss_name]]
+            net = Sequential([Dense(a, b, h) for a, b, h in zip(sizes, sizes[1:], acts)],
+                             device=_device(s["device"], comm), dtype=s["dtype"], seed=s["seed"])
+            out = runs.new_folder(args.out) if rank0 else None     # rank 0 writes the files
+            log = HistoryLog(out / "history.csv") if rank0 else None
+            initial_epoch, history = 0, None
     loss = _losses.get(loss_name)
     checkpoint = Checkpoint(out / "checkpoint.npz", optimizer, config=s,
                             callbacks=[stop] if stop else [], history_log=log,
-                            loss=loss_name, task=task)
-    net.summary(print_fn=_say)
-    _say(f"{loss.name} ({task}: {why}), {optimizer!r}, {Path(s['data']).name}: {n} train / "
-         f"{validation[0].shape[0] if validation else 0} validation samples"
-         + (f"; resuming {resumed.path} after epoch {initial_epoch}" if resumed else ""))
+                            loss=loss_name, task=task) if rank0 else None
+    (X, Y), validation = _mine(train.X, Y, validation, comm)
+    net.summary(print_fn=say)
+    ranks = "" if comm is None else f"; {comm.Get_size()} MPI ranks" + (
+        f" × {threads} BLAS thread{'s' if threads > 1 else ''}" if threads else "")
+    say(f"{loss.name} ({task}: {why}), {optimizer!r}, {Path(s['data']).name}: {n} train / "
+        f"{_rows(validation, comm)} validation samples{ranks}"
+        + (f"; resuming {resumed.path} after epoch {initial_epoch}" if resumed else ""))
     stopped = stop is not None and stop.stopped_epoch is not None
     if initial_epoch < s["epochs"] and not stopped:
         start = time.perf_counter()
         try:
-            history = fit(net, loss, optimizer, train.X, Y, epochs=s["epochs"],
+            history = fit(net, loss, optimizer, X, Y, epochs=s["epochs"],
                           batch_size=batch, validation_data=validation,
                           eval_every=s["eval_every"], seed=s["seed"],
                           callbacks=[c for c in (stop, checkpoint) if c],
-                          progress=not args.no_progress, initial_epoch=initial_epoch,
-                          history=history)
+                          progress=rank0 and not args.no_progress, initial_epoch=initial_epoch,
+                          history=history, comm=comm)
         except KeyboardInterrupt:
-            _interrupted(out, checkpoint.epoch or (initial_epoch or None), s["epochs"])
+            if rank0:
+                _interrupted(out, checkpoint.epoch or (initial_epoch or None), s["epochs"])
             return 130
         except DivergenceError as exc:
-            kept = (f"{out} keeps the run up to epoch {exc.epoch - 1}" if exc.epoch > 1
-                    else "nothing was saved")
-            raise BackpropError(
+            kept = (f"{out or 'the run folder'} keeps the run up to epoch {exc.epoch - 1}"
+                    if exc.epoch > 1 else "nothing was saved")
+            error = BackpropError(
                 f"training diverged in epoch {exc.epoch} (the cost or the weights became NaN or "
                 f"infinite by iteration {exc.iteration}); {kept}: try a smaller --lr than "
-                f"{optimizer.rate():g}, or scale the data") from None
+                f"{optimizer.rate():g}, or scale the data")
+            error.all_ranks = comm is not None      # every rank finds it at the same point
+            raise error from None
         seconds = time.perf_counter() - start
         samples = (history.iterations - initial_epoch * per_epoch) // per_epoch * n
         timing = (f"time {seconds:.1f} s for {history.iterations} iterations in total "
@@ -223,13 +243,54 @@ def _train(args):
         timing = (f"early stopping had ended the run at epoch {stop.stopped_epoch + 1}"
                   if stopped else f"the run had trained its {initial_epoch} epochs (train "
                                   f"longer with --epochs)") + "; its files are written again"
+    scores = [(train.name, X, Y)] + ([("validation", *validation)] if validation else [])
+    lines = [_score_line(name, *_scores(net, loss, Xs, Ys, comm), _rows((Xs,), comm))
+             for name, Xs, Ys in scores]
+    if not rank0:
+        return 0
     log.append(history)         # cut what an epoch after the last checkpoint may have left
-    _print_scores(net, loss, train.name, train.X, Y)
-    if validation:
-        _print_scores(net, loss, "validation", *validation)
+    for line in lines:
+        _say(line)
     _say(timing)
     _write_results(net, out, history, s)
     return 0
+
+
+def _device(device, comm):
+    """``--device``; under MPI, ``cuda`` is each rank's own GPU."""
+    return distributed.device(comm) if comm is not None and device == "cuda" else device
+
+
+def _together(comm):
+    """Under MPI, a block that fails on every rank if it fails on one (no rank waits)."""
+    return nullcontext() if comm is None else distributed.agreement(comm)
+
+
+def _rank0_first(comm, work):
+    """``work()``; under MPI on rank 0 first (it may download MNIST into the shared cache),
+    then on the other ranks, each turn failing on every rank if it fails on one."""
+    if comm is None:
+        return work()
+    result = None
+    for turn in (0, 1):
+        with distributed.agreement(comm):
+            if (comm.Get_rank() == 0) == (turn == 0):
+                result = work()
+    return result
+
+
+def _mine(X, Y, validation, comm):
+    """This rank's block of the rows (all of them in one process)."""
+    if comm is None:
+        return (X, Y), validation
+    rows = lambda a: distributed.shard(a, comm)             # noqa: E731
+    return (rows(X), rows(Y)), validation and (rows(validation[0]), rows(validation[1]))
+
+
+def _rows(split, comm) -> int:
+    """The number of rows of ``split``'s first array over all ranks (0 for None)."""
+    n = 0 if split is None else split[0].shape[0]
+    return n if comm is None else comm.allreduce(n)
 
 
 def _run_data(s, args, resumed):
@@ -285,8 +346,11 @@ def _interrupted(out, epoch, epochs):
         _note(f"backprop train: interrupted before the first epoch ended; {out} holds no model")
 
 
-def _scores(net, loss, X, y):
-    """Data cost (no weight decay) and misclassification (None for regression) of (X, y)."""
+def _scores(net, loss, X, y, comm=None):
+    """Data cost (no weight decay) and misclassification (None for regression) of (X, y);
+    under MPI of the rows of every rank."""
+    if comm is not None:
+        return distributed.evaluate(net, loss, X, y, comm)
     with net.backend.context():
         Xd = net.inputs(X)
         T = net.targets(y, loss, Xd.shape[0])
@@ -294,10 +358,13 @@ def _scores(net, loss, X, y):
         return float(to_host(cost)), None if error is None else float(to_host(error))
 
 
+def _score_line(name, cost, error, n):
+    return (f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
+            + f"  ({n} samples)")
+
+
 def _print_scores(net, loss, name, X, y):
-    cost, error = _scores(net, loss, X, y)
-    _say(f"{name:<10} cost {cost:.4f}" + ("" if error is None else f"  error {error:.2%}")
-         + f"  ({X.shape[0]} samples)")
+    _say(_score_line(name, *_scores(net, loss, X, y), X.shape[0]))
 
 
 # -- evaluate, predict ----------------------------------------------------------------------

@@ -189,9 +189,9 @@ class Sequential:
         Z = self.forward(X, fold_last=fold, ws=ws)[0][-1]
         J, _, error = loss.evaluate(self.ops, Z, T, weights=weights,
                                     out=_buffer(ws, "dZ", tuple(Z.shape), self.dtype))
-        return self._penalised(J, weight_decay), error
+        return self.penalised(J, weight_decay), error
 
-    def _penalised(self, J, weight_decay):
+    def penalised(self, J, weight_decay):
         """J + λ/2 Σₗ‖W⁽ˡ⁾‖² (seed 000, §11.3), or J when λ = 0."""
         if not weight_decay:
             return J
@@ -266,7 +266,7 @@ class Sequential:
         J, dQ, error = loss.evaluate(ops, Qs[-1], T, weights=weights,
                                      scale=1.0 if rate is None else -rate,
                                      out=_buffer(ws, "dZ", (n, self.n_outputs), self.dtype))
-        J = self._penalised(J, weight_decay)
+        J = self.penalised(J, weight_decay)
         grads = []
         for l in range(L, 0, -1):
             layer = layers[l - 1]

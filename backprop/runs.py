@@ -92,8 +92,9 @@ def check_settings(s, prefix=""):
         raise BackpropError(f"{prefix}--optimizer nesterov needs --momentum > 0")
 
 
-def settings(args):
-    """The run's settings: defaults ← checkpoint (with --resume) ← options given."""
+def settings(args, place=lambda device: device):
+    """The run's settings: defaults ← checkpoint (with --resume) ← options given.
+    ``place`` maps ``--device`` to where this process loads a resumed network."""
     given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
     if args.resume is None:
         s = {**DEFAULTS, **given}
@@ -110,7 +111,7 @@ def settings(args):
     s = {**DEFAULTS, **stored, **given}
     check_settings(s)
     if s["device"] != "cpu":
-        net, state = load_checkpoint(path, device=s["device"])
+        net, state = load_checkpoint(path, device=place(s["device"]))
     return s, Resumed(path, net, state, stored)
 
 

@@ -14,6 +14,11 @@ Each iteration is ``gradients → update``: Algorithm 6.1 returns ∇θJ into th
 buffers and the optimizer applies its update (`Optimizer.apply`). Plain SGD fuses the
 two: its update is taken inside the backward pass (`Sequential.gradients` with
 ``rate``), so dW is never stored.
+
+Data-parallel training (`backprop.distributed`) passes a ``reduce`` hook: each rank
+takes its rows of the global mini-batch, Algorithm 6.1 gives their share of ∇θJ (each
+row weighted by its share of the whole batch), and ``gradients → reduce → update``
+sums the shares over the ranks before the update; the fusion gives way to it.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from .ops import Workspace
 class Step:
     """The iterations of one `fit` call on the data of that call."""
 
-    def __init__(self, net, loss, optimizer, sample_weights=None):
+    def __init__(self, net, loss, optimizer, sample_weights=None, reduce=None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         ops = net.ops
         net.set_parameters([ops.own(p) for p in net.parameters()])
         if hasattr(optimizer, "own_state"):
             optimizer.own_state(ops)
         self.ws = Workspace(ops)
+        self.reduce = reduce
+        if reduce is not None:
+            reduce.attach(net, self.ws)
         self.weights = sample_weights
         # a callable λ needs each batch's total weight on the host: read once, here
         self.host_weights = None if sample_weights is None or not callable(
@@ -45,20 +53,31 @@ class Step:
         they are; it is moved to the device once per epoch and each batch's rows are
         gathered into reused buffers. ``s_b`` are the batch's sample weights (or None),
         ``batch_weight`` their sum (the batch size without weights) as a host number.
+        With a ``reduce`` hook, ``order`` permutes the rows of all ranks and each batch
+        holds this rank's rows of it (`DataParallel.parts`); ``stop`` and
+        ``batch_weight`` are those of the global batch.
         """
-        ops, ws, s, n = self.net.ops, self.ws, self.weights, X.shape[0]
-        index = None if order is None else self.net.backend.asarray(order, name="permutation")
-        for start in range(0, n, n_b):
+        ops, ws, s = self.net.ops, self.ws, self.weights
+        if self.reduce is None:
+            n, rows, parts = X.shape[0], order, None
+        else:
+            n, (rows, parts) = self.reduce.n, self.reduce.parts(order, n_b)
+        index = None if rows is None else self.net.backend.asarray(rows, name="permutation")
+        for k, start in enumerate(range(0, n, n_b)):
             stop = min(start + n_b, n)
-            if index is None:
-                Xb, Tb = X[start:stop, ...], T[start:stop, ...]
-                sb = None if s is None else s[start:stop]
+            if parts is None:
+                lo, hi, weight = start, stop, self._batch_weight(order, start, stop)
             else:
-                i = index[start:stop]
-                Xb = ops.gather_rows(X, i, out=ws.get("X", (stop - start, X.shape[1]), X.dtype))
-                Tb = ops.gather_rows(T, i, out=ws.get("T", (stop - start, T.shape[1]), T.dtype))
+                lo, hi, weight = parts[k]
+            if index is None:
+                Xb, Tb = X[lo:hi, ...], T[lo:hi, ...]
+                sb = None if s is None else s[lo:hi]
+            else:
+                i = index[lo:hi]
+                Xb = ops.gather_rows(X, i, out=ws.get("X", (hi - lo, X.shape[1]), X.dtype))
+                Tb = ops.gather_rows(T, i, out=ws.get("T", (hi - lo, T.shape[1]), T.dtype))
                 sb = None if s is None else ops.gather_rows(s, i)
-            yield stop, Xb, Tb, sb, self._batch_weight(order, start, stop)
+            yield stop, Xb, Tb, sb, weight
 
     def _batch_weight(self, order, start, stop) -> float:
         if self.host_weights is None:
@@ -69,23 +88,43 @@ class Step:
     def __call__(self, X, T, s=None, batch_weight=None):
         """Algorithm 6.1 on (X, T) (sample weights ``s``) and the optimizer's update;
         returns ``(J, error)``, both measured before the update, as `fit` records them."""
-        net, loss, opt, ws = self.net, self.loss, self.optimizer, self.ws
+        net, loss, opt, ws, reduce = self.net, self.loss, self.optimizer, self.ws, self.reduce
         decay = optim.decay(getattr(opt, "weight_decay", 0.0),
                             X.shape[0] if batch_weight is None else batch_weight)
-        weights = None if s is None else _normalised(net.xp, s)
-        rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") else None
+        if reduce is None:
+            weights = None if s is None else _normalised(net.xp, s)
+        else:                                     # each row's share of the global batch
+            weights = reduce.weights(s, X.shape[0], batch_weight)
+        rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") and reduce is None else None
         if rate is not None:
             J, _, error = net.gradients(X, T, loss, decay, weights, ws, rate=rate)
             opt.t += 1
             return J, error
-        J, grads, error = net.gradients(X, T, loss, decay, weights, ws)
+        if reduce is None:
+            J, grads, error = net.gradients(X, T, loss, decay, weights, ws)
+        else:                                     # λ once, after the sum over the ranks
+            J, grads, error = reduce(*net.gradients(X, T, loss, 0.0, weights, ws), decay)
         if getattr(opt, "needs_cost", False):     # line search: J at trial θ
-            opt.step(net, grads, cost=lambda: net.evaluate(X, T, loss, decay, weights, ws)[0])
+            opt.step(net, grads, cost=lambda: self._cost(X, T, weights, decay))
         elif hasattr(opt, "apply"):
             opt.apply(net.ops, net, grads)
         else:                                     # a user's object with step(net, grads)
             opt.step(net, grads)
         return J, error
+
+    def _cost(self, X, T, weights, decay):
+        """J on this batch at the model's current θ (the line search's trial steps)."""
+        if self.reduce is None:
+            return self.net.evaluate(X, T, self.loss, decay, weights, self.ws)[0]
+        J = self.net.evaluate(X, T, self.loss, 0.0, weights, self.ws)[0]
+        return self.reduce.cost(J, decay)
+
+    def evaluate(self, X, T):
+        """``(J, error)`` of the model on (X, T) without weight decay (the validation
+        curve), over the rows of all ranks with a ``reduce`` hook."""
+        if self.reduce is None:
+            return self.net.evaluate(X, T, self.loss, ws=self.ws)
+        return self.reduce.evaluate(X, T, self.loss, self.ws)
 
 
 def _normalised(xp, s):

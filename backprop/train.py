@@ -10,11 +10,13 @@ training step never waits for the host.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from . import losses as _losses
 from . import optim as _optim
 from .device import Random, to_host
+from .distributed import DataParallel
 from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
 from .historylog import write_csv
@@ -54,16 +56,15 @@ class History:
 
 def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=None,
         eval_every=100, seed=0, callbacks=(), progress=False, initial_epoch=0,
-        history=None, sample_weight=None, shuffle=True) -> History:
+        history=None, sample_weight=None, shuffle=True, comm=None) -> History:
     """Train ``net`` on (X, y) with ``optimizer``; return the `History`.
 
     ``batch_size=None`` is full-batch gradient descent (every iteration uses all n
     samples), ``batch_size=1`` online learning, anything between mini-batch SGD with
     ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller), reshuffled every epoch
-    unless ``shuffle=False``. The optimizer's
-    ``weight_decay`` is passed to `Sequential.gradients`. ``sample_weight`` (n numbers
-    ≥ 0) makes each mini-batch's cost the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are
-    not modified; the model's parameters are replaced by copies that training updates
+    unless ``shuffle=False``. The optimizer's ``weight_decay`` is passed to
+    `Sequential.gradients`. ``sample_weight`` (n numbers ≥ 0) makes each mini-batch's cost
+    the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are not modified; the model's parameters are replaced by copies that training updates
     (`backprop.step`). If the cost becomes NaN/Inf, `DivergenceError` is raised at the
     end of that epoch with the model restored to its weights at the epoch's start
     (`backprop.divergence`).
@@ -78,27 +79,34 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     (epochs already done; the shuffles continue as if uninterrupted) and its ``history``,
     which is then extended; ``epochs`` is always the total.
 
+    ``comm``, an MPI communicator (mpi4py, e.g. ``MPI.COMM_WORLD``), trains data-parallel:
+    call fit on every rank with the same network and settings and that rank's rows (X,
+    y, sample_weight, validation_data; e.g. `backprop.distributed.shard`). The result
+    is that of one process on all the rows, the ranks' rows in rank order
+    (`backprop.distributed`).
+
     Everything is checked before the first step, so a failing call leaves the model as
     it was. Inside an epoch nothing is read back from the device: the costs, errors and
     validation values are read once, in `_end_of_epoch`.
     """
-    loss = _losses.get(loss)
-    optimizer = _optim.get(optimizer)
-    epochs = check_positive_int("epochs", epochs)
-    if not is_int(initial_epoch) or not 0 <= initial_epoch < epochs:
-        raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
-                            f"got {initial_epoch!r}")
-    initial_epoch = int(initial_epoch)
-    batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
-    eval_every = check_positive_int("eval_every", eval_every)
-    if seed is not None and (not is_int(seed) or seed < 0):
-        raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
-    seed = None if seed is None else int(seed)
-    callbacks = _check_callbacks(callbacks, validation_data)
-    if history is not None and not isinstance(history, History):
-        raise BackpropTypeError(f"history must be a bp.History; got {type(history).__name__}")
-    every_epoch = any(getattr(callback, "needs_validation", False) for callback in callbacks)
-    with net.backend.context():
+    dist = None if comm is None else DataParallel(comm)
+    with net.backend.context(), (nullcontext() if dist is None else dist.running()):
+        loss = _losses.get(loss)
+        optimizer = _optim.get(optimizer)
+        epochs = check_positive_int("epochs", epochs)
+        if not is_int(initial_epoch) or not 0 <= initial_epoch < epochs:
+            raise BackpropError(f"initial_epoch must be an int in [0, epochs={epochs}); "
+                                f"got {initial_epoch!r}")
+        initial_epoch = int(initial_epoch)
+        batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+        eval_every = check_positive_int("eval_every", eval_every)
+        if seed is not None and (not is_int(seed) or seed < 0):
+            raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
+        seed = None if seed is None else int(seed)
+        callbacks = _check_callbacks(callbacks, validation_data)
+        if history is not None and not isinstance(history, History):
+            raise BackpropTypeError(f"history must be a bp.History; got {type(history).__name__}")
+        every_epoch = any(getattr(callback, "needs_validation", False) for callback in callbacks)
         X = net.inputs(X)
         T = net.targets(y, loss, X.shape[0])
         s = net.sample_weights(sample_weight, X.shape[0])
@@ -109,15 +117,24 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                     f"{type(validation_data).__name__}")
             Xv = net.inputs(validation_data[0], name="validation_data[0]")
             Tv = net.targets(validation_data[1], loss, Xv.shape[0], name="validation_data[1]")
-        n = X.shape[0]
+        history = History() if history is None else history
+        if dist is None:
+            n = X.shape[0]
+        else:
+            n = dist.start(net, X, T, s, None if validation_data is None else Xv, {
+                "loss": loss, "optimizer": optimizer, "epochs": epochs,
+                "batch size": batch_size, "seed": seed, "validation every": eval_every,
+                "validation at every epoch": every_epoch, "initial epoch": initial_epoch,
+                "iterations done": history.iterations, "sample weights": s is not None,
+                "validation data": validation_data is not None, "shuffle": bool(shuffle)})
+            callbacks = dist.callbacks(callbacks)
         n_b = n if batch_size is None else min(batch_size, n)
         # a schedule or a λ(Σw) that gives no number fails here, not after a step
         if hasattr(optimizer, "rate"):
             optimizer.rate()
         _optim.decay(getattr(optimizer, "weight_decay", 0.0), n_b)
         rng = Random(seed)
-        history = History() if history is None else history
-        step = Step(net, loss, optimizer, s)
+        step = Step(net, loss, optimizer, s, dist)
         t = history.iterations
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
@@ -136,7 +153,7 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
                 last = epoch == epochs - 1 and stop == n
                 if validation_data is not None and (
                         t % eval_every == 0 or last or (every_epoch and stop == n)):
-                    val.append((t, *net.evaluate(Xv, Tv, loss, ws=step.ws)))
+                    val.append((t, *step.evaluate(Xv, Tv)))
             if _end_of_epoch(net, optimizer, history, epoch, costs, errors, val, guard, bar,
                              callbacks):
                 break

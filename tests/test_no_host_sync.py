@@ -213,3 +213,27 @@ def test_the_guards_catch_a_read(monkeypatch, strict_refusing, rng):
                                                                      match="host read"):
             bp.fit(net, "cross_entropy", bp.SGD(0.1), X, y, epochs=2, batch_size=8)
         monkeypatch.setattr(Step, "__call__", original)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_no_host_read_inside_an_epoch_in_data_parallel_training(monkeypatch, rng, optimizer,
+                                                                  weighted):
+    """`fit(comm=)` (one rank, ``MPI.COMM_SELF``) on the buffered path with CuPy's return
+    types: the rows' weights, the sum over the ranks (its MPI call aside: on GPUs it is
+    NCCL's, queued on the stream) and the update read nothing back."""
+    MPI = pytest.importorskip("mpi4py.MPI")
+    X, y = _data("cross_entropy", rng)
+    s = rng.uniform(0.5, 2.0, 50) if weighted else None
+    results = []
+    for comm in (MPI.COMM_SELF, None):
+        net = bp.Sequential([bp.Dense(4, 6, "relu"), bp.Dense(6, 3)], dtype="float64")
+        net.ops = BufferedOps(resolve("cpu"), CupyLikeNumpy())
+        with reads_refused_inside_epochs(monkeypatch):
+            history = bp.fit(net, "cross_entropy", OPTIMIZERS[optimizer](), X, y, epochs=3,
+                             batch_size=8, sample_weight=s, validation_data=(X[:10], y[:10]),
+                             eval_every=3, callbacks=[bp.EarlyStopping(patience=9)], comm=comm)
+        assert not Reads.refused
+        results.append((host(net.get_flat()), history.cost, history.val_cost))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10)

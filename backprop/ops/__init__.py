@@ -37,27 +37,40 @@ def for_backend(backend) -> Ops:
 
 
 class Workspace:
-    """Buffers reused across calls, one per name and shape, allocated by ``ops`` on first
-    use (None on a functional backend, where every operation returns a new array).
+    """Buffers reused across calls, allocated by ``ops`` on first use (None on a
+    functional backend, where every operation returns a new array).
 
-    An epoch has at most two batch sizes (n_b and the remainder), so keying by shape
-    keeps both sets; `predict`'s row blocks likewise.
+    `get` keys a buffer by name and by its shape without the rows, and hands out its
+    first rows: batches of any size share one buffer, grown when a larger one comes.
+    An epoch has two batch sizes (n_b and the remainder), `predict` its row blocks, and
+    in data-parallel training a rank's part of each mini-batch differs from batch to
+    batch (`backprop.distributed`). `like` keys by name and full shape (dW like W);
+    `adopt` gives it a buffer made elsewhere (dW⁽ˡ⁾ as a view into one flat gradient).
     """
 
     def __init__(self, ops):
         self.ops = ops
-        self._buffers = {}
+        self._rows = {}
+        self._like = {}
 
     def get(self, name, shape, dtype):
-        """The buffer ``name`` of ``shape`` and ``dtype``."""
-        key = (name, shape)
-        if key not in self._buffers:
-            self._buffers[key] = self.ops.buffer(shape, dtype)
-        return self._buffers[key]
+        """The buffer ``name`` of ``shape`` and ``dtype`` (the first ``shape[0]`` rows of
+        the buffer kept for ``name`` and ``shape[1:]``)."""
+        key = (name, tuple(shape[1:]))
+        buffer = self._rows.get(key)
+        if buffer is None or buffer.shape[0] < shape[0]:
+            buffer = self._rows[key] = self.ops.buffer(shape, dtype)
+        if buffer is None or buffer.shape[0] == shape[0]:
+            return buffer
+        return buffer[:shape[0], ...]
 
     def like(self, name, x):
         """The buffer ``name`` shaped and laid out like ``x`` (e.g. dW like W)."""
         key = (name, tuple(x.shape))
-        if key not in self._buffers:
-            self._buffers[key] = self.ops.buffer_like(x)
-        return self._buffers[key]
+        if key not in self._like:
+            self._like[key] = self.ops.buffer_like(x)
+        return self._like[key]
+
+    def adopt(self, name, buffer):
+        """Make ``buffer`` what `like` returns for ``name`` and ``buffer``'s shape."""
+        self._like[(name, tuple(buffer.shape))] = buffer

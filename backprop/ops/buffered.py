@@ -46,6 +46,14 @@ class BufferedOps(Ops):
         out[...] = x
         return out
 
+    def view_like(self, flat, offset, x):
+        """``flat[offset:offset + x.size]`` viewed with ``x``'s shape and memory layout:
+        a column-major W (NumPy's, `NumpyOps.own`) gets the vec order of θ (6.17)."""
+        segment = flat[offset:offset + x.size]
+        if x.ndim == 2 and not x.flags.c_contiguous:
+            return segment.reshape(x.shape[::-1]).T
+        return segment.reshape(x.shape)
+
     # -- Algorithm 6.1: products, bias, row sums --------------------------------------
     def gemm(self, A, B, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
         np = self.np

@@ -48,6 +48,11 @@ class Ops:
         """A buffer of ``x``'s shape, dtype and memory layout (None here)."""
         return None
 
+    def view_like(self, flat, offset, x):
+        """``flat[offset:offset + x.size]`` as a buffer of ``x``'s shape and layout, e.g.
+        dW⁽ˡ⁾ inside one flat gradient buffer (`backprop.distributed`); None here."""
+        return None
+
     def own(self, param):
         """A parameter array the training step may update in place: a private copy on the
         buffered backends, the array itself here (it is never written)."""
