@@ -56,18 +56,23 @@ class BufferedOps(Ops):
 
     # -- Algorithm 6.1: products, bias, row sums --------------------------------------
     def gemm(self, A, B, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
-        np = self.np
-        if out is not None and not out.flags.c_contiguous and out.T.flags.c_contiguous:
-            # A column-major C: compute Cᵀ = op(B)ᵀ op(A)ᵀ into its row-major transpose.
-            return self.gemm(B, A, trans_a=not trans_b, trans_b=not trans_a, alpha=alpha,
-                             beta=beta, out=out.T).T
         a, b = (A.T if trans_a else A), (B.T if trans_b else B)
-        if not beta:
-            C = np.matmul(a, b, out=out)
+        if out is None:
+            C = self.np.matmul(a, b)
             if alpha != 1.0:
                 C *= alpha
             return C
-        return self._accumulate(out, a, b, alpha, beta)
+        C = out
+        if not out.flags.c_contiguous and out.T.flags.c_contiguous:
+            # a column-major C: compute Cᵀ = bᵀaᵀ into its row-major transpose
+            a, b, C = b.T, a.T, out.T
+        if beta:
+            self._accumulate(C, a, b, alpha, beta)
+        else:
+            self.np.matmul(a, b, out=C)
+            if alpha != 1.0:
+                C *= alpha
+        return out
 
     def _accumulate(self, C, A, B, alpha, beta):
         """C ← β·C + α·A·B in place (the backends with a BLAS gemm do it in one call)."""
@@ -189,8 +194,8 @@ class BufferedOps(Ops):
         """
         np = self.np
         n = Z.shape[0]
-        y_hat = np.argmax(Z, axis=1)
-        wrong = y_hat != np.argmax(T, axis=1)
+        y_hat = Z.argmax(axis=1)
+        wrong = y_hat != T.argmax(axis=1)
         S = np.subtract(Z, self._row_max(Z, y_hat), out=out)
         if weights is None:
             TS = np.vdot(T, S)

@@ -69,14 +69,14 @@ class NumpyOps(BufferedOps):
         return A @ self._ones(A.shape[1], A.dtype)
 
     def _row_max(self, Z, argmax):
-        return numpy.take(Z, argmax + self._offsets(*Z.shape))[:, None]
+        return Z.take(argmax + self._offsets(*Z.shape))[:, None]
 
     def gather_rows(self, X, index, out=None):
         # mode="clip" lets take write into ``out`` directly (the indices are valid)
-        return numpy.take(X, index, axis=0, out=out, mode="clip")
+        return X.take(index, axis=0, out=out, mode="clip")
 
     def softmax(self, Z, out=None):
-        E = numpy.subtract(Z, self._row_max(Z, numpy.argmax(Z, axis=1)), out=out)
+        E = numpy.subtract(Z, self._row_max(Z, Z.argmax(axis=1)), out=out)
         numpy.exp(E, out=E)
         E /= self._row_sums(E)[:, None]
         return E
