@@ -3,13 +3,14 @@
 Checking J after every mini-batch would read a value back from the device at every
 iteration, a host sync that stalls a GPU. The guard avoids that:
 
-* at the start of each epoch it keeps a device-side copy of θ (one copy per epoch,
+* it keeps a device-side copy of θ from the start of the epoch (one copy per epoch,
   asynchronous, no read-back);
 * at the end of the epoch, where `fit` reads the epoch's costs back anyway, it looks
-  for the first non-finite cost and checks that θ itself is still finite (one extra
-  0-d read per epoch);
-* if not, it restores the copy, the last θ known to be finite, and raises
-  `DivergenceError` naming the epoch and iteration where J first stopped being finite.
+  for the first non-finite cost, copies θ (the next epoch's starting point) and checks
+  that this copy is finite (one extra 0-d read per epoch);
+* if not, it restores the copy from the start of the epoch, the last θ known to be
+  finite, and raises `DivergenceError` naming the epoch and iteration where J first
+  stopped being finite.
 
 The price is that a diverging epoch runs to its end before it is stopped; its
 iterations are wasted but cannot damage the restored model. (The alternative, guarding
@@ -25,21 +26,26 @@ from .errors import DivergenceError
 
 
 class Guard:
-    """A device copy of ``net``'s θ taken at the start of an epoch, and the check at its end."""
+    """A device copy of ``net``'s θ at the start of the current epoch, and the check at
+    its end; create it before the first epoch and call `check` after each."""
 
     def __init__(self, net):
         self.net = net
-        self.theta = net.get_flat()             # a copy: the NumPy fast path updates in place
+        self.theta = net.get_flat()             # a copy: training updates θ in place
 
     def check(self, history, n_iterations: int, epoch: int, optimizer):
-        """Raise `DivergenceError` (after restoring θ) if the epoch that just ended diverged.
+        """Raise `DivergenceError` (after restoring θ) if the epoch that just ended diverged;
+        else keep θ as the next epoch's starting point.
 
         ``history.cost`` already holds the epoch's ``n_iterations`` costs on the host;
         ``epoch`` counts from 0.
         """
         costs = history.cost[len(history.cost) - n_iterations:]
         bad = next((i for i, J in enumerate(costs) if not math.isfinite(J)), None)
-        if bad is None and _finite(self.net):
+        theta = self.net.get_flat()
+        xp = self.net.xp
+        if bad is None and bool(xp.all(xp.isfinite(theta))):
+            self.theta = theta
             return
         first = len(history.cost) - n_iterations + 1
         if bad is None:
@@ -57,10 +63,3 @@ class Guard:
             f"weights at the start of epoch {epoch + 1}, the last ones known to be finite. "
             f"Try {advice}, or scale the inputs.",
             epoch=epoch + 1, iteration=iteration, history=history)
-
-
-def _finite(net) -> bool:
-    """True if every parameter of ``net`` is finite (one read-back)."""
-    xp = net.xp
-    flags = [xp.all(xp.isfinite(p)) for layer in net.layers for p in (layer.W, layer.b)]
-    return bool(xp.all(xp.stack(flags)))

@@ -157,8 +157,7 @@ class SigmoidCrossEntropy(Loss):
     def evaluate(self, ops, Z, T, *, weights=None, scale=1.0, out=None):
         """The error rate is the fraction of outputs on the wrong side of ½ (for one
         output, the misclassification rate)."""
-        J, dZ = ops.sigmoid_cross_entropy(Z, T, weights=weights, scale=scale, out=out)
-        return J, dZ, ops.threshold_errors(Z, T, weights=weights)
+        return ops.sigmoid_cross_entropy(Z, T, weights=weights, scale=scale, out=out)
 
 
 def one_hot(xp, labels, n_classes: int, dtype):

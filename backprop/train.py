@@ -136,12 +136,12 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         rng = Random(seed)
         step = Step(net, loss, optimizer, s, dist)
         t = history.iterations
+        guard = Guard(net)
         bar = _progress_bar(progress, (epochs - initial_epoch) * -(-n // n_b))
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffle and n_b < n else None
             if epoch < initial_epoch:
                 continue
-            guard = Guard(net)
             costs, errors, val = [], [], []
             for stop, Xb, Tb, sb, weight in step.batches(X, T, order, n_b):
                 J, error = step(Xb, Tb, sb, weight)

@@ -219,8 +219,26 @@ class BufferedOps(Ops):
         return self._scale_rows(E, weights, scale)
 
     def sigmoid_cross_entropy(self, Z, T, *, weights=None, scale=1.0, out=None):
-        J, dZ = super().sigmoid_cross_entropy(Z, T, weights=weights, scale=scale)
-        return J, self.into(dZ, out)
+        """The reference's cost, output error and error rate with e = e^(−|z|) computed
+        once: ln(1 + e) for the cost, σ(z) = 1/(1 + e) or e/(1 + e) for the gradient."""
+        np = self.np
+        n, M = Z.shape
+        E = np.exp(-np.abs(Z))
+        L = np.log1p(E)
+        L += np.maximum(Z, 0.0)
+        L -= T * Z
+        P = np.where(Z >= 0, 1.0, E)
+        E += 1
+        P /= E
+        wrong = ((Z > 0) != (T > 0.5)).astype(Z.dtype)
+        if weights is None:
+            J = np.sum(L) / n
+            error = np.sum(wrong) / (n * M)
+        else:
+            J = np.vdot(weights, self._row_sums(L))
+            error = np.vdot(weights, self._row_sums(wrong)) / M
+        dZ = np.subtract(P, T, out=out)
+        return J, self._scale_rows(dZ, weights, scale), error
 
     # -- optimizer updates (dθ is consumed: it is the step's gradient buffer) -----------
     def sgd_update(self, theta, dtheta, lr):

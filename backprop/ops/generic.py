@@ -184,19 +184,16 @@ class Ops:
 
     def sigmoid_cross_entropy(self, Z, T, *, weights=None, scale=1.0, out=None):
         """Seed 003's cross-entropy from logits, each term max(z, 0) − t z + ln(1 + e^(−|z|)),
-        summed over outputs and averaged over samples; dZ = scale·wᵢ(σ(Z) − T).
-        Returns ``(J, dZ)``."""
+        summed over outputs and averaged over samples; dZ = scale·wᵢ(σ(Z) − T); and the
+        fraction of outputs on the wrong side of ½ (logits on the wrong side of 0 against
+        targets on either side of ½), averaged over outputs and (weighted) over samples.
+        Returns ``(J, dZ, error)``."""
         xp = self.xp
         terms = xp.maximum(Z, 0.0) - T * Z + xp.log1p(xp.exp(-xp.abs(Z)))
         J = self._mean(xp.sum(terms, axis=1), weights)
-        return J, (self.sigmoid(Z) - T) * self._row_scale(Z.shape[0], weights, scale)
-
-    def threshold_errors(self, Z, T, *, weights=None):
-        """Fraction of logits on the wrong side of 0 (of ½ after σ) against targets on
-        either side of ½, averaged over outputs and (weighted) over samples."""
-        xp = self.xp
+        dZ = (self.sigmoid(Z) - T) * self._row_scale(Z.shape[0], weights, scale)
         wrong = xp.astype((Z > 0) != (T > 0.5), Z.dtype)
-        return self._mean(xp.mean(wrong, axis=1), weights)
+        return J, dZ, self._mean(xp.mean(wrong, axis=1), weights)
 
     # -- optimizer updates (6.21, 6.23) -------------------------------------------------
     def sgd_update(self, theta, dtheta, lr):
