@@ -317,14 +317,15 @@ class DataParallel:
             return net.xp.full((rows,), 1.0 / total, dtype=net.dtype, device=net.device)
         return s / total
 
-    def __call__(self, J, grads, error, decay):
+    def __call__(self, J, grads, error, decay, scale=1.0):
         """Sum this rank's (J, ∇θJ, error) over the ranks in one all-reduce of the flat
         buffer, then add λ/2 Σ‖W‖² and λW once (seed 000, §11.3). ``grads`` are views
-        of the buffer and come back summed."""
+        of the buffer and come back summed; if they were computed with a ``scale``
+        (−γ: the SGD step), the λW term is scaled alike."""
         J, error = self._sum(J, error, self.flat)
         if decay:
             for layer, (dW, _) in zip(self.net.layers, grads):
-                self.net.ops.add_scaled(dW, decay, layer.W)
+                self.net.ops.add_scaled(dW, scale * decay, layer.W)
             J = self.net.penalised(J, decay)
         return J, grads, error
 

@@ -240,7 +240,8 @@ class Sequential:
                 f"{float(xp.min(s)):g} to {float(xp.max(s)):g}, sum {float(xp.sum(s)):g}")
         return s
 
-    def gradients(self, X, T, loss, weight_decay=0.0, weights=None, ws=None, rate=None):
+    def gradients(self, X, T, loss, weight_decay=0.0, weights=None, ws=None, rate=None,
+                  scale=1.0):
         """Algorithm 6.1 for device arrays ``X`` and prepared targets ``T`` (no checks).
 
         Returns ``(J, grads, error)``: the cost, [(dW⁽ˡ⁾, db⁽ˡ⁾)] per layer and the
@@ -254,6 +255,10 @@ class Sequential:
         needs it), dW = dZᵀQ⁽ˡ⁻¹⁾ (line 18) and db = Σᵢ dZᵢ (line 19). The 1/n_b of
         lines 18–19 is already in the loss's dZ⁽ᴸ⁾.
 
+        ``scale`` multiplies dZ⁽ᴸ⁾ and so, the backward pass being linear in it, every
+        gradient (J is not scaled): with −γ the gradients are the SGD step −γ∇θJ itself,
+        which data-parallel training sums over the ranks (`backprop.step`).
+
         With a learning ``rate`` γ the gradient step θ ← θ − γ∇θJ (6.23a) is taken inside
         the backward pass instead, and ``grads`` is None: dZ⁽ᴸ⁾ is scaled by −γ, so line 18
         yields −γ dW and W ← (1 − γλ)W + (−γ dZ)ᵀQ⁽ˡ⁻¹⁾ is one gemm with β = 1 − γλ, taken
@@ -264,7 +269,7 @@ class Sequential:
         fold = self.folds(loss)
         Qs, Zs = self.forward(X, fold_last=fold, ws=ws)
         J, dQ, error = loss.evaluate(ops, Qs[-1], T, weights=weights,
-                                     scale=1.0 if rate is None else -rate,
+                                     scale=scale if rate is None else -rate,
                                      out=_buffer(ws, "dZ", (n, self.n_outputs), self.dtype))
         J = self.penalised(J, weight_decay)
         grads = []

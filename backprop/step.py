@@ -18,7 +18,9 @@ two: its update is taken inside the backward pass (`Sequential.gradients` with
 Data-parallel training (`backprop.distributed`) passes a ``reduce`` hook: each rank
 takes its rows of the global mini-batch, Algorithm 6.1 gives their share of ∇θJ (each
 row weighted by its share of the whole batch), and ``gradients → reduce → update``
-sums the shares over the ranks before the update; the fusion gives way to it.
+sums the shares over the ranks before the update; the fusion gives way to it. Plain
+SGD keeps half of it: γ is folded into the output error as in one process, so the
+ranks sum their shares of the step −γ∇θJ and the update is one addition, θ += Δθ.
 """
 
 from __future__ import annotations
@@ -95,9 +97,16 @@ class Step:
             weights = None if s is None else _normalised(net.xp, s)
         else:                                     # each row's share of the global batch
             weights = reduce.weights(s, X.shape[0], batch_weight)
-        rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") and reduce is None else None
-        if rate is not None:
+        rate = opt.fusable_rate() if hasattr(opt, "fusable_rate") else None
+        if rate is not None and reduce is None:   # the update inside the backward pass
             J, _, error = net.gradients(X, T, loss, decay, weights, ws, rate=rate)
+            opt.t += 1
+            return J, error
+        if rate is not None:      # over the ranks: each sends its share of the step −γ∇θJ
+            J, steps, error = reduce(*net.gradients(X, T, loss, 0.0, weights, ws, scale=-rate),
+                                     decay, scale=-rate)
+            net.set_parameters([net.ops.add_scaled(p, 1.0, d) for p, d in
+                                zip(net.parameters(), (d for pair in steps for d in pair))])
             opt.t += 1
             return J, error
         if reduce is None:

@@ -101,7 +101,7 @@ class BufferedOps(Ops):
         return self.np.vdot(W, W)
 
     def add_scaled(self, Y, a, X):
-        Y += a * X
+        Y += X if a == 1.0 else a * X
         return Y
 
     def gather_rows(self, X, index, out=None):
