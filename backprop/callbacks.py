@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from .errors import BackpropError, check_number, is_int
-from .historylog import HistoryLog
+from .files.historylog import HistoryLog
 from .io import save_checkpoint
 
 

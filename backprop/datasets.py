@@ -9,7 +9,7 @@ float32 in [0, 1] for images, labels int64), which `fit` moves to the model's de
   validation images (100 per class) from its test set, drawn with seed 0.
 * `mnist` — the four standard IDX files from ``data_dir``, the cache directory or a
   public mirror (downloaded with pooch and checked against their SHA-256).
-* `load_csv` — features and a label column from a CSV file (`backprop.csvfile`).
+* `load_csv` — features and a label column from a CSV file (`backprop.files.csvfile`).
 * the seeds' synthetic problems, from `backprop.synthetic`: `xor` (seed 001),
   `curve` (Figure 5.3) and `two_class` with its Bayes posterior (Figure 5.4).
 
@@ -27,7 +27,7 @@ from urllib.request import url2pathname
 
 import numpy as np
 
-from .csvfile import load_csv, read_csv  # noqa: F401 (re-exported)
+from .files.csvfile import load_csv, read_csv  # noqa: F401 (re-exported)
 from .errors import BackpropError
 from .synthetic import curve, two_class, two_class_posterior, xor  # noqa: F401 (re-exported)
 

@@ -6,8 +6,8 @@ network was trained with and its task, and for checkpoints the training state) a
 arrays ``W1, b1, …, WL, bL`` (W⁽ˡ⁾ of shape (out, in) as in (6.7)); a checkpoint adds
 its optimizer buffers, callback states and history under ``extra/``.
 
-Files are written atomically (`backprop.atomic`): an interrupted save never leaves a
-half-written file. They are read as data that may come from anyone (`backprop.npz`):
+Files are written atomically (`backprop.files.atomic`): an interrupted save never leaves a
+half-written file. They are read as data that may come from anyone (`backprop.files.npz`):
 the JSON is bounded and checked key by key, the architecture is checked against every
 array's ``.npy`` header before any array is read, only the members the architecture
 names are read, and every problem is one `BackpropError` naming the file.
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from .files import atomic
 from . import losses as _losses
 from .activations import ACTIVATIONS
 from .device import DTYPES, to_host
 from .errors import BackpropError, is_int
-from .historylog import HistoryLog, check_fields
+from .files.historylog import HistoryLog, check_fields
 from .layers import Dense
 from .network import Sequential
-from .npz import NpzReader
+from .files.npz import NpzReader
 from .train import History
 
 FORMAT = "backprop-model"

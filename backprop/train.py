@@ -19,7 +19,7 @@ from .device import Random, to_host
 from .distributed import DataParallel
 from .divergence import Guard
 from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
-from .historylog import write_csv
+from .files.historylog import write_csv
 from .step import Step
 
 
@@ -49,7 +49,7 @@ class History:
 
         The validation columns are filled at the iterations where it was evaluated and
         empty elsewhere; ``error`` columns are empty for losses without misclassification.
-        The file is written atomically, numbers exactly (`backprop.historylog`).
+        The file is written atomically, numbers exactly (`backprop.files.historylog`).
         """
         write_csv(self, path)
 

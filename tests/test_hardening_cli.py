@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import callbacks, cli, runs
+from backprop import callbacks, cli
+from backprop.cli import runs
 from backprop.device import to_host
 from tests.hostile import meta_of, npy, npy_claiming, with_meta
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop import atomic, npz
-from backprop.historylog import HistoryLog
+from backprop.files import atomic, npz
+from backprop.files.historylog import HistoryLog
 from backprop.device import to_host
 from tests.hostile import (central_records, members, meta_of, npy, npy_claiming, patch,
                            peak_memory, tiny_net, with_members, with_meta, write_zip)
@@ -93,7 +93,7 @@ def test_save_removes_only_stale_temporaries_of_its_own_target(tmp_path, model):
 
 def test_a_save_killed_mid_write_leaves_the_old_file_and_its_temporary_goes_later(model):
     before = model.read_bytes()
-    code = ("import os, signal, sys; from backprop import atomic\n"
+    code = ("import os, signal, sys; from backprop.files import atomic\n"
             "def write(f):\n"
             "    f.write(b'x' * 4096); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
             "atomic.write(sys.argv[1], write)")
@@ -108,7 +108,7 @@ def test_a_save_killed_mid_write_leaves_the_old_file_and_its_temporary_goes_late
 
 
 def test_a_concurrent_writers_temporary_is_left_alone(model):
-    code = ("import sys; from backprop import atomic\n"
+    code = ("import sys; from backprop.files import atomic\n"
             "def write(f):\n    f.write(b'y'); f.flush(); print('writing', flush=True); "
             "sys.stdin.readline()\n"
             "atomic.write(sys.argv[1], write)")

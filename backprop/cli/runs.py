@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import clidata, optim
-from .activations import ACTIVATIONS
-from .device import DTYPES
-from .errors import BackpropError, is_int
-from .historylog import HistoryLog
-from .io import load_checkpoint
-from .network import Sequential
+from .. import optim
+from ..activations import ACTIVATIONS
+from ..device import DTYPES
+from ..errors import BackpropError, is_int
+from ..files.historylog import HistoryLog
+from ..io import load_checkpoint
+from ..network import Sequential
+from . import data as clidata
 
 DEFAULTS = {
     "data": "digits", "val_data": None, "label_column": "-1", "task": None, "hidden": [200],

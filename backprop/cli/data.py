@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .errors import BackpropError
+from .. import datasets
+from ..errors import BackpropError
 
 BUILT_IN = ("digits", "mnist")
 TASKS = ("classification", "regression")

@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 
 from . import atomic
-from .errors import BackpropError
+from ..errors import BackpropError
 
 HEADER = "iteration,cost,error,val_cost,val_error\n"
 

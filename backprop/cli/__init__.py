@@ -25,20 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clidata, datasets, distributed, optim, runs
-from . import losses as _losses
-from .activations import ACTIVATIONS
-from .callbacks import Checkpoint, EarlyStopping
-from .csvfile import FLOAT32_MAX
-from .device import DTYPES, to_host
-from .errors import BackpropError, DivergenceError
-from .historylog import HistoryLog
-from .io import load_checkpoint, read_model, save
-from .layers import Dense
-from .network import Sequential
-from .npz import read_npy
+from .. import datasets, distributed, optim
+from .. import losses as _losses
+from ..activations import ACTIVATIONS
+from ..callbacks import Checkpoint, EarlyStopping
+from ..device import DTYPES, to_host
+from ..errors import BackpropError, DivergenceError
+from ..files.csvfile import FLOAT32_MAX
+from ..files.historylog import HistoryLog
+from ..files.npz import read_npy
+from ..io import load_checkpoint, read_model, save
+from ..layers import Dense
+from ..network import Sequential
+from ..train import fit
+from . import data as clidata
+from . import runs
 from .runs import LOSS_NAMES, OUTPUT, SCHEDULES, SETTINGS
-from .train import fit
 
 TRAIN_HELP = (
     "With no arguments: a 784-200-10 network (ReLU, softmax cross-entropy) trained by "
@@ -322,7 +324,7 @@ def _write_results(net, out, history, s):
     save(net, out / "model.npz", loss=s["loss"], task=s["task"])
     written = [out / "model.npz", out / "checkpoint.npz", out / "history.csv"]
     try:
-        from .plot import learning_curves
+        from ..plot import learning_curves
 
         sizes = "-".join(str(k) for k in [net.n_inputs] + [layer.n_out for layer in net.layers])
         learning_curves(history, out / "learning_curves.png",

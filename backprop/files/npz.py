@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BackpropError
+from ..errors import BackpropError
 
 MAX_RATIO = 32          # deflate shrinks trained float weights by little; zero-filled bombs ~1000×
 SLACK = 1 << 20         # small members that compress well (zero biases) stay readable

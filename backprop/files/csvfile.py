@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BackpropError
+from ..errors import BackpropError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
