@@ -261,17 +261,10 @@ class DataParallel:
         return self.n
 
     def _exchange(self, error, info):
-        """The start-up allgather of ``(error message, info)``; raises on every rank if any
-        rank sent an error, else returns every rank's info."""
-        gathered = self.comm.allgather((None if error is None else _message(error), info))
+        """The start-up allgather of ``(info, error)``; raises on every rank if any rank
+        had an error, else returns every rank's info."""
         self.started = True
-        failed = [(r, message) for r, (message, _) in enumerate(gathered) if message]
-        if error is not None:
-            raise _everywhere(error)
-        if failed:
-            rank, message = failed[0]
-            raise _everywhere(BackpropError(f"rank {rank} of {self.size}: {message}"))
-        return [info for _, info in gathered]
+        return _gather(self.comm, error, info)
 
     # -- the step ---------------------------------------------------------------------
     def attach(self, net, ws):
@@ -412,17 +405,23 @@ def _everywhere(exc):
     return exc
 
 
-def _agree(comm, error, value=False):
+def _gather(comm, error, value):
     """Allgather ``(value, error)``; raise on every rank if any rank had an error (its own
-    on that rank), else return whether any rank's value is true."""
-    gathered = comm.allgather((bool(value), None if error is None else _message(error)))
+    on that rank, on the others a `BackpropError` naming the first failing rank), else
+    return every rank's value."""
+    gathered = comm.allgather((value, None if error is None else _message(error)))
     if error is not None:
         raise _everywhere(error)
     failed = [(r, message) for r, (_, message) in enumerate(gathered) if message]
     if failed:
         rank, message = failed[0]
         raise _everywhere(BackpropError(f"rank {rank} of {comm.Get_size()}: {message}"))
-    return any(v for v, _ in gathered)
+    return [v for v, _ in gathered]
+
+
+def _agree(comm, error, value=False):
+    """`_gather` of a flag: whether it is true on any rank."""
+    return any(_gather(comm, error, bool(value)))
 
 
 def _abort(comm, exc):

@@ -275,7 +275,7 @@ def test_fit_counts_must_be_positive_ints(net, arg, value, error):
 
 @pytest.mark.parametrize("value, error", [(-0.1, E), ("big", TE), (float("nan"), E)])
 def test_backprop_weight_decay(net, value, error):
-    with pytest.raises(error, match=f"weight_decay must be a number >= 0; got"):
+    with pytest.raises(error, match="weight_decay must be a number >= 0; got"):
         net.backprop(X, LABELS, "cross_entropy", weight_decay=value)
 
 

@@ -156,6 +156,19 @@ def _device(xp, device):
 
 def _cuda(index: int) -> Backend:
     """CuPy on GPU ``index``, or a clear error saying what is missing."""
+    count = gpu_count()
+    if index >= count:
+        raise BackpropError(
+            f"device 'cuda:{index}' needs GPU {index}, but only {count} CUDA GPU(s) are visible")
+    import array_api_compat.cupy as xp
+    import cupy
+
+    return Backend(xp, cupy.cuda.Device(index))
+
+
+def gpu_count() -> int:
+    """The number of CUDA GPUs CuPy sees: at least 1, or a clear error saying what is
+    missing (CuPy, or a GPU)."""
     try:
         import cupy
     except ImportError as exc:
@@ -166,12 +179,9 @@ def _cuda(index: int) -> Backend:
         count = cupy.cuda.runtime.getDeviceCount()
     except cupy.cuda.runtime.CUDARuntimeError as exc:
         raise BackpropError(f"device 'cuda' needs a CUDA GPU, but none is visible: {exc}") from exc
-    if index >= count:
-        raise BackpropError(
-            f"device 'cuda:{index}' needs GPU {index}, but only {count} CUDA GPU(s) are visible")
-    import array_api_compat.cupy as xp
-
-    return Backend(xp, cupy.cuda.Device(index))
+    if count < 1:
+        raise BackpropError("device 'cuda' needs a CUDA GPU, but none is visible")
+    return count
 
 
 def to_host(x) -> np.ndarray:

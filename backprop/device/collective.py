@@ -23,6 +23,7 @@ import array_api_compat
 import numpy as np
 
 from ..errors import BackpropError
+from . import gpu_count
 
 
 def allreducer(comm, backend):
@@ -54,15 +55,7 @@ def allreducer(comm, backend):
 def cuda_device(local_rank: int) -> str:
     """``"cuda:N"`` for the rank with this local rank on its node: GPU ``local_rank``, or
     GPU 0 when the launcher shows each rank a single GPU (``CUDA_VISIBLE_DEVICES``)."""
-    try:
-        import cupy
-
-        count = cupy.cuda.runtime.getDeviceCount()
-    except ImportError as exc:
-        raise BackpropError("device='cuda' needs CuPy, which is not installed: "
-                            "pip install 'backprop[cuda12]' (or [cuda13] for CUDA 13)") from exc
-    except cupy.cuda.runtime.CUDARuntimeError as exc:
-        raise BackpropError(f"device='cuda' but no CUDA GPU is visible: {exc}") from exc
+    count = gpu_count()
     if count == 1:
         return "cuda:0"
     if local_rank >= count:
