@@ -132,45 +132,43 @@ class Sequential:
         hidden activations live in reused buffers, and each block's output is written
         straight into the result; a functional backend takes all rows in one pass.
         """
-        ops, last = self.ops, self.layers[-1]
-        n = X.shape[0]
-        out = ops.buffer((n, last.n_out), self.dtype)
+        ops, n = self.ops, X.shape[0]
+        out = ops.buffer((n, self.n_outputs), self.dtype)
         if out is None:
             return self.forward(X)[0][-1]
         ws = Workspace(ops) if ws is None else ws
         block = ops.block_rows or max(n, 1)
         for start in range(0, n, block):
             stop = min(start + block, n)
-            Q = X[start:stop, ...]
-            for l, layer in enumerate(self.layers[:-1], start=1):
-                Z = layer.forward(ops, Q, out=ws.get(("Z", l), (stop - start, layer.n_out),
-                                                     self.dtype))
-                Q = layer.activation.forward(ops, Z, out=Z)
-            Z = last.forward(ops, Q, out=out[start:stop, ...])
-            last.activation.forward(ops, Z, out=Z)
+            self.forward(X[start:stop, ...], ws=ws, out=out[start:stop, ...])
         return out
 
-    def forward(self, X, fold_last=False, ws=None):
+    def forward(self, X, fold_last=False, ws=None, out=None):
         """Forward propagation (Algorithm 6.1 lines 1–6) caching Q⁽⁰⁾…Q⁽ᴸ⁾ and Z⁽¹⁾…Z⁽ᴸ⁾.
 
         With ``fold_last`` the last activation is not applied (line 5 skipped for l = L):
         the loss applies it itself, from the logits. Returns ``(Qs, Zs)``. With a
         workspace ``ws`` the arrays are written into its buffers, and an activation whose
         backward step reads only Q overwrites Z with Q (then ``Zs[l]`` is ``Qs[l + 1]``).
+        ``out`` receives the network's output: Z⁽ᴸ⁾ and then Q⁽ᴸ⁾ are written into it
+        (`output`; Z⁽ᴸ⁾ is then lost, so not for a backward pass).
         """
         ops, L, n = self.ops, len(self.layers), X.shape[0]
         Qs, Zs = [X], []
         for l, layer in enumerate(self.layers, start=1):
-            Z = layer.forward(ops, Qs[-1], out=_buffer(ws, ("Z", l), (n, layer.n_out), self.dtype))
+            last = l == L and out is not None
+            Z = layer.forward(ops, Qs[-1], out=out if last else
+                              _buffer(ws, ("Z", l), (n, layer.n_out), self.dtype))
             Zs.append(Z)
             h = layer.activation
             if fold_last and l == L:
                 Qs.append(Z)
+            elif last or (ws is not None and not h.needs_Z):
+                Qs.append(h.forward(ops, Z, out=Z))
             elif ws is None:
                 Qs.append(h.forward(ops, Z))
             else:
-                out = ws.get(("Q", l), (n, layer.n_out), self.dtype) if h.needs_Z else Z
-                Qs.append(h.forward(ops, Z, out=out))
+                Qs.append(h.forward(ops, Z, out=ws.get(("Q", l), (n, layer.n_out), self.dtype)))
         return Qs, Zs
 
     def folds(self, loss) -> bool:
