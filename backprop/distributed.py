@@ -272,6 +272,7 @@ class DataParallel:
         db⁽ˡ⁾ (``ws``) views into it; a second, small buffer sums costs."""
         self.net, ops = net, net.ops
         self.flat = ops.buffer((net.n_params + 2,), net.dtype)
+        self.gradient = self.flat[:net.n_params]          # ∇θJ in θ's order (6.17)
         self.scalars = ops.buffer((2,), net.dtype)
         offset = 0
         for l, layer in enumerate(net.layers, start=1):

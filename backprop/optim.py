@@ -1,11 +1,13 @@
 """Gradient-descent optimizers: the parameter update (6.21), (6.23).
 
 An optimizer's update is written once on the backend operations (`backprop.ops`:
-``sgd_update``, ``momentum_update``, ``adam_update``). ``step(net, grads)`` applies it
-with the reference operations, which build new arrays: nothing a caller holds (the
-model's arrays, the gradients) is written. `fit` applies the same update with the
-model's own operations through ``apply``, in place on the NumPy/CuPy arrays it owns
-(`backprop.step`). Plain SGD can say more: its update θ ← θ − γ dθ may be taken inside
+``sgd_update``, ``momentum_update``, ``adam_update``), for any list of arrays.
+``step(net, grads)`` applies it parameter by parameter with the reference operations,
+which build new arrays: nothing a caller holds (the model's arrays, the gradients) is
+written. `fit` applies the same update with the model's own operations: on NumPy and
+CuPy to all of θ at once (``apply_flat``: θ, its gradient and the state are flat
+buffers of which the per-parameter arrays are views), in place on arrays it owns
+(`backprop.step`); elsewhere parameter by parameter (``apply``). Plain SGD can say more: its update θ ← θ − γ dθ may be taken inside
 the backward pass itself (``fusable_rate``; see `Sequential.gradients`).
 
 The learning rate γ is a number or a schedule: a callable of the optimizer's step
@@ -111,23 +113,33 @@ class Optimizer:
         inside the dW product (`Sequential.gradients` with ``rate``); None otherwise."""
         return None
 
+    def state_names(self) -> tuple:
+        """The state this optimizer updates (``buffers`` it uses with its settings)."""
+        return self.buffers
+
     def step(self, net, grads):
         """Update every layer's (W, b) from its gradients (dW, db) with new arrays (the
         reference operations: nothing the caller holds is written); then t ← t + 1."""
         self.apply(Ops(net.backend), net, grads)
 
     def apply(self, ops, net, grads):
-        """`step` with the operations ``ops``: the buffered ones update the parameters and
-        the state in place and consume ``grads`` (`fit` passes its own buffers)."""
-        flat = [g for pair in grads for g in pair]
-        net.set_parameters(self.update(ops, net.parameters(), flat, self.rate()))
+        """`step` with the operations ``ops``, parameter by parameter: the buffered ones
+        update the parameters and the state in place and consume ``grads``."""
+        state = {name: getattr(self, name) for name in self.state_names()}
+        params, state = self.update(ops, net.parameters(), [g for pair in grads for g in pair],
+                                    self.rate(), state)
+        for name, arrays in state.items():
+            setattr(self, name, arrays)
+        net.set_parameters(params)
         self.t += 1
 
-    def own_state(self, ops):
-        """Give the state arrays (velocity, moments) to ``ops`` for in-place updates."""
-        for name in self.buffers:
-            if getattr(self, name) is not None:
-                setattr(self, name, [ops.own(a) for a in getattr(self, name)])
+    def apply_flat(self, ops, theta, grad, state):
+        """The update of all of θ at once, in place, on buffered operations: ``theta`` and
+        ``grad`` are flat buffers in θ's order (6.17), of which the layers' W and b and the
+        gradients are views, and ``state`` holds one flat buffer per `state_names`, of
+        which this optimizer's state lists are views (`backprop.step`)."""
+        self.update(ops, [theta], [grad], self.rate(), state)
+        self.t += 1
 
     def state_dict(self):
         """``(scalars, buffers)``: the step count and the per-parameter buffers (W1, b1, …)."""
@@ -162,16 +174,18 @@ class SGD(Optimizer):
     def fusable_rate(self):
         return None if self.momentum else self.rate()
 
-    def update(self, ops, params, grads, lr):
-        """θ ← θ − γ dθ, or the momentum update (`ops.momentum_update`) per parameter."""
+    def state_names(self) -> tuple:
+        return ("velocity",) if self.momentum else ()
+
+    def update(self, ops, params, grads, lr, state):
+        """θ ← θ − γ dθ, or the momentum update (`ops.momentum_update`), per array of
+        ``params``; ``state`` holds the velocity (None: zeros). Returns (params, state)."""
         if not self.momentum:
-            return [ops.sgd_update(p, g, lr) for p, g in zip(params, grads)]
-        if self.velocity is None:
-            self.velocity = [ops.zeros_like(p) for p in params]
+            return [ops.sgd_update(p, g, lr) for p, g in zip(params, grads)], state
+        velocity = state["velocity"] or [ops.zeros_like(p) for p in params]
         updated = [ops.momentum_update(p, v, g, lr, self.momentum, self.nesterov)
-                   for p, v, g in zip(params, self.velocity, grads)]
-        self.velocity = [v for _, v in updated]
-        return [p for p, _ in updated]
+                   for p, v, g in zip(params, velocity, grads)]
+        return [p for p, _ in updated], {"velocity": [v for _, v in updated]}
 
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}"
@@ -202,18 +216,17 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.eps_hat = bool(eps_hat)
 
-    def update(self, ops, params, grads, lr):
-        """`ops.adam_update` per parameter at step t + 1."""
-        if self.m is None:
-            self.m = [ops.zeros_like(p) for p in params]
-            self.v = [ops.zeros_like(p) for p in params]
+    def update(self, ops, params, grads, lr, state):
+        """`ops.adam_update` per array of ``params`` at step t + 1; ``state`` holds the
+        moments m and v (None: zeros). Returns (params, state)."""
+        m = state["m"] or [ops.zeros_like(p) for p in params]
+        v = state["v"] or [ops.zeros_like(p) for p in params]
         t = self.t + 1
         eps = self.eps / math.sqrt(1 - self.beta2 ** t) if self.eps_hat else self.eps
-        updated = [ops.adam_update(p, m, v, g, lr, self.beta1, self.beta2, eps, t)
-                   for p, m, v, g in zip(params, self.m, self.v, grads)]
-        self.m = [m for _, m, _ in updated]
-        self.v = [v for _, _, v in updated]
-        return [p for p, _, _ in updated]
+        updated = [ops.adam_update(p, m_, v_, g, lr, self.beta1, self.beta2, eps, t)
+                   for p, m_, v_, g in zip(params, m, v, grads)]
+        return [p for p, _, _ in updated], {"m": [a for _, a, _ in updated],
+                                            "v": [a for _, _, a in updated]}
 
     def __repr__(self):
         return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "

@@ -36,13 +36,28 @@ class Step:
     def __init__(self, net, loss, optimizer, sample_weights=None, reduce=None):
         self.net, self.loss, self.optimizer = net, loss, optimizer
         ops = net.ops
-        net.set_parameters([ops.own(p) for p in net.parameters()])
-        if hasattr(optimizer, "own_state"):
-            optimizer.own_state(ops)
         self.ws = Workspace(ops)
         self.reduce = reduce
-        if reduce is not None:
+        params = [ops.own(p) for p in net.parameters()]
+        # on the buffered backends θ, its gradient and the optimizer's state are flat
+        # buffers in θ's order (6.17) of which the per-parameter arrays are views
+        self.theta = ops.buffer((net.n_params,), net.dtype)
+        if self.theta is not None:
+            params = _views(ops, self.theta, params, params)
+        net.set_parameters(params)
+        if reduce is not None:                    # its own flat buffer sums the gradient
             reduce.attach(net, self.ws)
+            self.grad = reduce.gradient
+        elif self.theta is not None:
+            self.grad = ops.buffer((net.n_params,), net.dtype)
+            views = _views(ops, self.grad, params)
+            for l in range(1, len(net.layers) + 1):
+                self.ws.adopt(("dW", l), views[2 * l - 2])
+                self.ws.adopt(("db", l), views[2 * l - 1])
+        self.state = None
+        if self.theta is not None and hasattr(optimizer, "apply_flat"):
+            self.state = {name: _flat_state(ops, self.theta, params, optimizer, name)
+                          for name in optimizer.state_names()}
         self.weights = sample_weights
         # a callable λ needs each batch's total weight on the host: read once, here
         self.host_weights = None if sample_weights is None or not callable(
@@ -103,10 +118,9 @@ class Step:
             opt.t += 1
             return J, error
         if rate is not None:      # over the ranks: each sends its share of the step −γ∇θJ
-            J, steps, error = reduce(*net.gradients(X, T, loss, 0.0, weights, ws, scale=-rate),
-                                     decay, scale=-rate)
-            net.set_parameters([net.ops.add_scaled(p, 1.0, d) for p, d in
-                                zip(net.parameters(), (d for pair in steps for d in pair))])
+            J, _, error = reduce(*net.gradients(X, T, loss, 0.0, weights, ws, scale=-rate),
+                                 decay, scale=-rate)
+            net.ops.add_scaled(self.theta, 1.0, self.grad)         # θ += Δθ, in place
             opt.t += 1
             return J, error
         if reduce is None:
@@ -115,6 +129,8 @@ class Step:
             J, grads, error = reduce(*net.gradients(X, T, loss, 0.0, weights, ws), decay)
         if getattr(opt, "needs_cost", False):     # line search: J at trial θ
             opt.step(net, grads, cost=lambda: self._cost(X, T, weights, decay))
+        elif self.state is not None:              # all of θ at once
+            opt.apply_flat(net.ops, self.theta, self.grad, self.state)
         elif hasattr(opt, "apply"):
             opt.apply(net.ops, net, grads)
         else:                                     # a user's object with step(net, grads)
@@ -141,3 +157,26 @@ def _normalised(xp, s):
     then adds nothing (J = 0, dZ = 0)."""
     total = xp.sum(s)
     return s / xp.where(total > 0, total, 1.0)
+
+
+
+def _views(ops, flat, like, values=None):
+    """Views of consecutive segments of ``flat`` shaped and laid out like the arrays
+    ``like`` (W column-major on NumPy: the vec order of 6.17), holding ``values`` if
+    given."""
+    views, offset = [], 0
+    for a in like:
+        views.append(ops.view_like(flat, offset, a))
+        offset += a.size
+    for view, value in zip(views, values or ()):
+        ops.into(value, view)
+    return views
+
+
+def _flat_state(ops, theta, params, optimizer, name):
+    """The optimizer's state ``name`` as one flat buffer shaped like θ (zeros where it has
+    none yet), whose per-parameter views, laid out like the parameters, become the
+    optimizer's own list."""
+    flat = ops.zeros_like(theta)
+    setattr(optimizer, name, _views(ops, flat, params, getattr(optimizer, name)))
+    return [flat]

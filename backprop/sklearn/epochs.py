@@ -44,12 +44,13 @@ class Rate:
     def __call__(self, t: int) -> float:
         return self.value
 
-    def set(self, value, optimizer):
-        """γ ← ``value``; the momentum velocity is rescaled by γ/γ′ (see module docstring)."""
+    def set(self, value, optimizer, ops):
+        """γ ← ``value``; the momentum velocity is rescaled by γ/γ′ (see module docstring),
+        in place where ``ops`` writes in place (it is a view of `fit`'s flat state)."""
         old, self.value = self.value, float(value)
         velocity = getattr(optimizer, "velocity", None)
         if velocity is not None and self.value != old:
-            optimizer.velocity = [v * (old / self.value) for v in velocity]
+            optimizer.velocity = [ops.into(v * (old / self.value), v) for v in velocity]
 
     def __repr__(self):
         return f"Rate({self.value})"
@@ -76,9 +77,9 @@ class EpochControl:
         self._count_no_improvement(net)
         if est.solver == "sgd" and est.learning_rate == "invscaling":
             self.optimizer.lr.set(est.learning_rate_init / (est.t_ + 1) ** est.power_t,
-                                  self.optimizer)
+                                  self.optimizer, net.ops)
         if est._no_improvement_count > est.n_iter_no_change:
-            if self._stops():
+            if self._stops(net.ops):
                 return True
             est._no_improvement_count = 0
         if not self.incremental and est.n_iter_ == est.max_iter:
@@ -115,7 +116,7 @@ class EpochControl:
             est.best_validation_score_ = score
             est._best_theta = net.get_flat()      # a device copy, no host transfer
 
-    def _stops(self) -> bool:
+    def _stops(self, ops) -> bool:
         """After too many epochs without improvement: stop, or (adaptive) divide γ by 5."""
         est = self.est
         what = "Validation score did not improve" if self.validation is not None else \
@@ -131,7 +132,7 @@ class EpochControl:
             if est.verbose:
                 print(message + " Learning rate too small. Stopping.")
             return True
-        rate.set(rate.value / 5.0, self.optimizer)
+        rate.set(rate.value / 5.0, self.optimizer, ops)
         if est.verbose:
             print(message + " Setting learning rate to %f" % rate.value)
         return False
