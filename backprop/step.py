@@ -11,9 +11,12 @@ So an array taken from the model before `fit` keeps its values, and one taken du
 (`Sequential.backprop` returns new arrays, `Optimizer.step` builds new ones).
 
 Each iteration is ``gradients → update``: Algorithm 6.1 returns ∇θJ into the step's
-buffers and the optimizer applies its update (`Optimizer.apply`). Plain SGD fuses the
-two: its update is taken inside the backward pass (`Sequential.gradients` with
-``rate``), so dW is never stored.
+buffers and the optimizer applies its update. On NumPy and CuPy θ, ∇θJ and the
+optimizer's state are each one flat buffer in θ's order (6.17), of which the layers'
+W and b, the step's dW and db and the optimizer's per-parameter state are views, so
+the update runs over all of θ at once (`Optimizer.apply_flat`); elsewhere parameter by
+parameter (`Optimizer.apply`). Plain SGD fuses the two: its update is taken inside the
+backward pass (`Sequential.gradients` with ``rate``), so dW is never stored.
 
 Data-parallel training (`backprop.distributed`) passes a ``reduce`` hook: each rank
 takes its rows of the global mini-batch, Algorithm 6.1 gives their share of ∇θJ (each
