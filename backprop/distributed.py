@@ -267,18 +267,14 @@ class DataParallel:
         return _gather(self.comm, error, info)
 
     # -- the step ---------------------------------------------------------------------
-    def attach(self, net, ws):
-        """Allocate the flat buffer [∇θJ (6.17), J, error] and make the step's dW⁽ˡ⁾ and
-        db⁽ˡ⁾ (``ws``) views into it; a second, small buffer sums costs."""
+    def attach(self, net):
+        """Allocate the flat buffer [∇θJ (6.17), J, error], whose first part is the step's
+        gradient (`Step` makes dW⁽ˡ⁾ and db⁽ˡ⁾ views of it); a second, small buffer sums
+        costs."""
         self.net, ops = net, net.ops
         self.flat = ops.buffer((net.n_params + 2,), net.dtype)
         self.gradient = self.flat[:net.n_params]          # ∇θJ in θ's order (6.17)
         self.scalars = ops.buffer((2,), net.dtype)
-        offset = 0
-        for l, layer in enumerate(net.layers, start=1):
-            for name, p in (("dW", layer.W), ("db", layer.b)):
-                ws.adopt((name, l), ops.view_like(self.flat, offset, p))
-                offset += int(np.prod(p.shape))
         self.allreduce = collective.allreducer(self.comm, net.backend)
 
     def parts(self, order, n_b):

@@ -56,3 +56,11 @@ def check_positive_int(name, value, allow_none=False):
     if value < 1:
         raise BackpropError(f"{name} must be a positive int; got {value}")
     return int(value)
+
+
+def check_seed(seed):
+    """Raise unless ``seed`` is an int ≥ 0 (Python or NumPy, not bool) or None; return it
+    as a Python int (or None)."""
+    if seed is not None and (not is_int(seed) or seed < 0):
+        raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
+    return None if seed is None else int(seed)

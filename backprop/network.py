@@ -12,7 +12,7 @@ from . import ops as _ops
 from . import optim as _optim
 from .activations import ACTIVATIONS
 from .device import Random, resolve, to_host
-from .errors import BackpropError, BackpropTypeError, check_number, is_int
+from .errors import BackpropError, BackpropTypeError, check_number, check_seed
 from .layers import Dense
 from .ops import Workspace
 
@@ -38,8 +38,7 @@ class Sequential:
                 raise BackpropError(
                     f"layer {l} ({layer!r}) is already used in {where}: a Dense object holds "
                     f"its own W and b, so create a new bp.Dense for each place")
-        if seed is not None and (not is_int(seed) or seed < 0):
-            raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
+        seed = check_seed(seed)
         for l, (a, b) in enumerate(zip(layers, layers[1:]), start=1):
             if a.n_out != b.n_in:
                 raise BackpropError(

@@ -49,10 +49,11 @@ class Step:
             params = _views(ops, self.theta, params, params)
         net.set_parameters(params)
         if reduce is not None:                    # its own flat buffer sums the gradient
-            reduce.attach(net, self.ws)
+            reduce.attach(net)
             self.grad = reduce.gradient
         elif self.theta is not None:
             self.grad = ops.buffer((net.n_params,), net.dtype)
+        if self.theta is not None:                # dW⁽ˡ⁾, db⁽ˡ⁾ as views of the flat ∇θJ
             views = _views(ops, self.grad, params)
             for l in range(1, len(net.layers) + 1):
                 self.ws.adopt(("dW", l), views[2 * l - 2])
@@ -160,7 +161,6 @@ def _normalised(xp, s):
     then adds nothing (J = 0, dZ = 0)."""
     total = xp.sum(s)
     return s / xp.where(total > 0, total, 1.0)
-
 
 
 def _views(ops, flat, like, values=None):

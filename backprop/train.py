@@ -18,7 +18,7 @@ from . import optim as _optim
 from .device import Random, to_host
 from .distributed import DataParallel
 from .divergence import Guard
-from .errors import BackpropError, BackpropTypeError, check_positive_int, is_int
+from .errors import BackpropError, BackpropTypeError, check_positive_int, check_seed, is_int
 from .files.historylog import write_csv
 from .step import Step
 
@@ -64,8 +64,8 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
     ⌈n/n_b⌉ iterations per epoch (the last batch may be smaller), reshuffled every epoch
     unless ``shuffle=False``. The optimizer's ``weight_decay`` is passed to
     `Sequential.gradients`. ``sample_weight`` (n numbers ≥ 0) makes each mini-batch's cost
-    the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are not modified; the model's parameters are replaced by copies that training updates
-    (`backprop.step`). If the cost becomes NaN/Inf, `DivergenceError` is raised at the
+    the weighted mean Σᵢ sᵢLᵢ / Σᵢ sᵢ. X and y are not modified; the model's parameters
+    are replaced by copies that training updates (`backprop.step`). If the cost becomes NaN/Inf, `DivergenceError` is raised at the
     end of that epoch with the model restored to its weights at the epoch's start
     (`backprop.divergence`).
 
@@ -100,9 +100,7 @@ def fit(net, loss, optimizer, X, y, epochs=1, batch_size=None, validation_data=N
         initial_epoch = int(initial_epoch)
         batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
         eval_every = check_positive_int("eval_every", eval_every)
-        if seed is not None and (not is_int(seed) or seed < 0):
-            raise BackpropTypeError(f"seed must be an int >= 0 or None; got {seed!r}")
-        seed = None if seed is None else int(seed)
+        seed = check_seed(seed)
         callbacks = _check_callbacks(callbacks, validation_data)
         if history is not None and not isinstance(history, History):
             raise BackpropTypeError(f"history must be a bp.History; got {type(history).__name__}")
